@@ -1,0 +1,178 @@
+"""Command line of the verifier: one candidate, a batch, or the fixture suite (the default job).
+
+    python -m verify task=t.py candidate=c.py            # readable verdict; exit 0/1/2
+    python -m verify task=t.py candidate=c.md output=json
+    python -m verify batch=pairs.jsonl out=verdicts.jsonl
+    python -m verify                                     # fixture + adversarial suite on this hardware
+
+Exit status: 0 accepted (suite: every fixture accepted and every hack rejected as expected),
+1 rejected, 2 unusable input (missing file, task that does not run, bad config).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from verify.config import VerifyConfig
+from verify.task import Task, TaskError
+from verify.verifier import Verifier
+
+EXIT_ACCEPTED, EXIT_REJECTED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class InputError(ValueError):
+    """Unusable input: the message says what is wrong and how to fix it."""
+
+
+def _read(path: str | None, what: str) -> str:
+    if not path:
+        raise InputError(f"no {what} given: pass {what}=PATH")
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{what} file not found: {p}")
+    return p.read_text()
+
+
+def make_verifier(cfg: DictConfig) -> Verifier:
+    vcfg = VerifyConfig.from_mapping(OmegaConf.to_container(cfg.verify, resolve=True))
+    reward = instantiate(cfg.reward) if cfg.get("reward") else None
+    return Verifier(vcfg, workers=cfg.workers, workers_per_gpu=cfg.workers_per_gpu, cache_path=cfg.cache_path,
+                    reward=reward)
+
+
+def run_one(cfg: DictConfig) -> int:
+    text = _read(cfg.candidate, "candidate")
+    if not cfg.task:
+        raise InputError("no task given: pass task=PATH")
+    task = Task.from_file(cfg.task)
+    with make_verifier(cfg) as verifier:
+        verdict = verifier.verify(task, text)
+    print(json.dumps(verdict.to_dict(), indent=2) if cfg.output == "json" else verdict.summary())
+    return EXIT_ACCEPTED if verdict.accepted else EXIT_REJECTED
+
+
+def batch_pairs(spec: str) -> list[tuple[str, Task, str]]:
+    """(name, task, candidate text) from a folder with tasks/ + candidates/, or a JSONL of paths."""
+    p = Path(spec)
+    if p.is_dir():
+        tasks, cands = p / "tasks", p / "candidates"
+        if not tasks.is_dir() or not cands.is_dir():
+            raise InputError(f"batch folder {p} needs tasks/ and candidates/ subfolders (matched by file stem)")
+        out = []
+        for c in sorted(cands.iterdir()):
+            if c.suffix in (".py", ".md", ".txt"):
+                t = tasks / f"{c.stem.split('__')[0]}.py"
+                if not t.is_file():
+                    raise InputError(f"candidate {c.name} has no task {t.name} in {tasks}")
+                out.append((c.stem, Task.from_file(t), c.read_text()))
+        return out
+    if p.is_file():
+        out = []
+        for i, line in enumerate(p.read_text().splitlines()):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                task = Task.from_file(row["task"])
+                text = row["completion"] if "completion" in row else _read(row["candidate"], "candidate")
+            except (ValueError, KeyError) as e:
+                raise InputError(f"{p}:{i + 1}: expected {{\"task\": path, \"candidate\": path}} or "
+                                 f"{{\"task\": path, \"completion\": text}} ({e})") from None
+            out.append((row.get("name", f"{i}"), task, text))
+        return out
+    raise InputError(f"batch not found: {p} (a folder with tasks/ and candidates/, or a JSONL file)")
+
+
+def _write_rows(path: str | None, rows: list[dict]) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+        print(f"wrote {len(rows)} verdicts to {path}")
+
+
+def run_batch(cfg: DictConfig) -> int:
+    pairs = batch_pairs(cfg.batch)
+    with make_verifier(cfg) as verifier:
+        verdicts = verifier.verify_many([(t, c) for _, t, c in pairs], progress=True)
+    rows = [{"name": n, **v.to_dict()} for (n, _, _), v in zip(pairs, verdicts)]
+    for row in rows:
+        print(f"{row['name']:32s} {'ACCEPTED' if row['accepted'] else 'rejected'} "
+              f"{row['stage'] or ''} {row['error_class'] or ''}")
+    _write_rows(cfg.out, rows)
+    return EXIT_ACCEPTED
+
+
+def run_suite(cfg: DictConfig) -> int:
+    if cfg.suite != "fixtures":
+        raise InputError(f"unknown suite {cfg.suite!r}; the verifier ships suite=fixtures")
+    from verify.fixtures import adversarial_cases, fixture_pairs
+
+    good = fixture_pairs()
+    bad = adversarial_cases()
+    jobs = [(t, c) for t, c in good] + [(case["task"], case["text"]) for case in bad]
+    with make_verifier(cfg) as verifier:
+        print(f"fixture suite: {len(good)} correct candidates, {len(bad)} adversarial, backend {verifier.backend}")
+        verdicts = verifier.verify_many(jobs, progress=True, desc="fixtures")
+    rows, failures = [], 0
+    for (task, _), v in zip(good, verdicts[:len(good)]):
+        ok = v.accepted
+        failures += not ok
+        rows.append({"name": task.id, "expect": "accepted", "ok": ok, **v.to_dict()})
+    for case, v in zip(bad, verdicts[len(good):]):
+        ok = (v.stage, v.error_class) == (case["stage"], case["error_class"])
+        failures += not ok
+        rows.append({"name": f"adversarial/{case['name']}", "expect": f"{case['stage']}/{case['error_class']}",
+                     "ok": ok, **v.to_dict()})
+    print(f"\n{'case':36s} {'expected':34s} {'got':34s} {'speedup':>8s}  ok")
+    for r in rows:
+        got = "accepted" if r["accepted"] else f"{r['stage']}/{r['error_class']}"
+        sp = f"{r['speedup_eager']:.2f}x" if r.get("speedup_eager") else "-"
+        print(f"{r['name']:36s} {r['expect']:34s} {got:34s} {sp:>8s}  {'yes' if r['ok'] else 'NO'}")
+    print(f"\n{len(rows) - failures}/{len(rows)} as expected")
+    _write_rows(cfg.out, rows)
+    return EXIT_ACCEPTED if failures == 0 else EXIT_REJECTED
+
+
+def run(cfg: DictConfig) -> int:
+    """Dispatch on the config; returns the exit status."""
+    try:
+        if cfg.task or cfg.candidate:
+            return run_one(cfg)
+        if cfg.batch:
+            return run_batch(cfg)
+        return run_suite(cfg)
+    except (InputError, TaskError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+_STARTED = False
+
+
+@hydra.main(version_base=None, config_path=None, config_name="verify")
+def _main(cfg: DictConfig) -> None:
+    global _STARTED
+    _STARTED = True
+    sys.exit(run(cfg))
+
+
+def main() -> None:
+    try:
+        _main()
+    except SystemExit as e:
+        # Hydra exits 1 on a bad override or config before our code runs: that is unusable input.
+        if not _STARTED and e.code not in (0, None):
+            sys.exit(EXIT_BAD_INPUT)
+        raise
+    except Exception as e:  # with HYDRA_FULL_ERROR=1 Hydra raises instead of exiting
+        if _STARTED:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)

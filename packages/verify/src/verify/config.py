@@ -1,0 +1,91 @@
+"""Typed configuration of a verification (the `verify` node of the Hydra config)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+# Aten ops a candidate may call outside its kernels without it counting as torch compute:
+# allocation, views, copies and data movement.
+FREE_TORCH_OPS = (
+    "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "zeros", "zeros_like",
+    "new_zeros", "ones", "ones_like", "new_ones", "full", "full_like", "new_full", "fill_", "zero_",
+    "arange", "scalar_tensor", "copy_", "clone", "_to_copy", "contiguous", "view", "_unsafe_view",
+    "reshape", "expand", "permute", "transpose", "t", "squeeze", "unsqueeze", "select", "slice",
+    "as_strided", "split", "split_with_sizes", "chunk", "narrow", "unbind", "detach", "alias",
+    "lift_fresh", "_local_scalar_dense", "cat", "stack", "flatten", "unflatten", "resize_", "set_",
+    "is_same_size", "view_as", "expand_as", "item", "sym_size", "sym_stride", "sym_numel", "_reshape_alias",
+    "unfold", "pad", "constant_pad_nd", "_conj", "_neg_view", "slice_scatter",
+)
+
+
+@dataclass
+class VerifyConfig:
+    """How strictly and how long to verify. Every field is a Hydra override: `verify.trials=8`."""
+
+    # "auto" (CUDA when present, else the CPU interpreter), "cuda" or "cpu"
+    device: str = "auto"
+    # correctness trials with fresh seeded inputs (at least 5)
+    trials: int = 5
+    # extra trials with the task's size constants changed (catches hard-coded shapes); 0 disables
+    shape_variants: int = 1
+    # base seed; trial i uses seed + i for inputs, weights always use seed
+    seed: int = 42
+    # absolute / relative tolerance per output dtype
+    atol: dict = field(default_factory=lambda: {"float32": 1e-4, "float64": 1e-6, "float16": 1e-2, "bfloat16": 1e-2})
+    rtol: dict = field(default_factory=lambda: {"float32": 1e-4, "float64": 1e-6, "float16": 1e-2, "bfloat16": 1e-2})
+    # aten ops (besides FREE_TORCH_OPS) the forward may call outside kernels, e.g. convolution for hybrids
+    allowed_torch_ops: list = field(default_factory=lambda: ["convolution", "_convolution", "cudnn_convolution",
+                                                             "convolution_overrideable", "mkldnn_convolution"])
+    # allow any torch compute outside kernels (hybrid programs assembled by search); faithfulness then
+    # rests on launch counting and the no-op test alone
+    allow_torch_compute: bool = False
+    # time candidate and baselines (GPU only; ignored on the interpreter)
+    timing: bool = True
+    # also time torch.compile(Model) (adds its compile time to the verification)
+    compile_baseline: bool = False
+    # timed calls per callable: at least min_reps, at most max_reps, aiming at budget_ms of timed work
+    min_reps: int = 20
+    max_reps: int = 200
+    budget_ms: float = 40.0
+    # warm-up calls before timing (excluded)
+    warmup: int = 3
+    # bytes of the buffer written between timed calls to flush L2
+    l2_flush_bytes: int = 256 * 2**20
+    # peak memory bandwidth of the device in GB/s; a candidate faster than the bytes it must move allows
+    # is re-measured, then failed as implausible_speed. 0 disables the check.
+    peak_bandwidth_gbps: float = 3350.0
+    # seconds a single verification may take (reference and candidate each) before it is a timeout
+    timeout_s: float = 120.0
+    # host memory cap per worker process, GiB (address-space limit on CPU, RSS watchdog everywhere)
+    mem_cap_gb: float = 8.0
+    # GPU memory cap per worker process, GiB; null = an equal share of 90% of the card per worker
+    gpu_mem_gb: float | None = None
+    # run the static checks of the format stage (the dynamic checks always run)
+    static_checks: bool = True
+
+    def __post_init__(self):
+        if self.trials < 1:
+            raise ValueError(f"verify.trials must be >= 1, got {self.trials}")
+        if self.device not in ("auto", "cuda", "cpu"):
+            raise ValueError(f"verify.device must be auto, cuda or cpu, got {self.device!r}")
+
+    @classmethod
+    def from_mapping(cls, m) -> "VerifyConfig":
+        """Build from a dict or DictConfig, naming unknown keys instead of ignoring them."""
+        m = dict(m)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(m) - known)
+        if unknown:
+            raise ValueError(f"unknown verify config key(s) {unknown}; known keys: {sorted(known)}")
+        for key in ("atol", "rtol", "allowed_torch_ops"):
+            if key in m and m[key] is not None and not isinstance(m[key], (dict, list)):
+                m[key] = dict(m[key]) if hasattr(m[key], "items") else list(m[key])
+        return cls(**m)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def digest(self) -> str:
+        """Hash of the fields that change a verdict (cache key part)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,90 @@
+"""Seeded inputs and shape variants of a task.
+
+Inputs come from the task's own `get_inputs()` under a per-trial seed, so every trial sees fresh random
+data (never zeros). Shape variants re-run the task with its module-level size constants changed: the
+constants `get_inputs` reads and `get_init_inputs` does not (batch, sequence, spatial sizes, not weight
+shapes). A candidate that hard-codes the default shapes fails there.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def load_module(path: str | Path, name: str):
+    """Import a Python file as a fresh module (Triton needs kernels to live in real files)."""
+    spec = importlib.util.spec_from_file_location(name, str(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def to_device(obj, device):
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(o, device) for o in obj)
+    return obj
+
+
+def make_inputs(module, seed: int, device) -> list:
+    seed_everything(seed)
+    return [to_device(x, device) for x in module.get_inputs()]
+
+
+def _names_in(fn: ast.FunctionDef) -> set[str]:
+    return {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+
+
+def size_constants(code: str) -> dict[str, int]:
+    """Module-level int constants that `get_inputs` uses and `get_init_inputs` does not."""
+    tree = ast.parse(code)
+    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    if "get_inputs" not in funcs:
+        return {}
+    used = _names_in(funcs["get_inputs"])
+    init_used = _names_in(funcs["get_init_inputs"]) if "get_init_inputs" in funcs else set()
+    model = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Model"), None)
+    model_used = {n.id for n in ast.walk(model) if isinstance(n, ast.Name)} if model else set()
+    out = {}
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Constant) and type(node.value.value) is int):
+            name = node.targets[0].id
+            if name in used and name not in init_used and name not in model_used and node.value.value > 2:
+                out[name] = node.value.value
+    return out
+
+
+def shape_variants(code: str, n: int) -> list[str]:
+    """Up to `n` versions of the task code with its size constants shrunk to odd, unaligned values.
+
+    >>> code = "B = 64\\nD = 8\\ndef get_inputs():\\n    return [B, D]\\ndef get_init_inputs():\\n    return [D]\\n"
+    >>> print(shape_variants(code, 1)[0].splitlines()[0])
+    B = 33
+    """
+    consts = size_constants(code)
+    if not consts or n <= 0:
+        return []
+    variants = []
+    for k in range(n):
+        new = {name: max(3, v // (2 + k) + 1) | 1 for name, v in consts.items()}
+        tree = ast.parse(code)
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id in new:
+                node.value = ast.Constant(new[node.targets[0].id])
+        variants.append(ast.unparse(tree) + "\n")
+    return variants

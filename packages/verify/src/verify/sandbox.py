@@ -1,0 +1,165 @@
+"""Run one job in a fresh, disposable worker process with a wall-clock timeout and a memory cap.
+
+A zygote process (`python -m verify.zygote`, started once per Verifier with `TRITON_INTERPRET` fixed in
+its environment) imports torch, Triton and `verify.worker`, then forks one worker per job, so a worker
+starts in milliseconds and never re-imports the caller's `__main__`. Every candidate gets its own
+process: whatever it patches, leaks or breaks dies with it. A segfault, a hang, `os._exit`, a CUDA fault
+or a runaway allocation ends as an `Outcome` with a reason, never as an exception in the caller.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+
+@dataclass
+class Outcome:
+    # "ok", "error" (the job raised), "timeout", "crash" (died without answering), "out_of_memory"
+    status: str
+    result: dict | None = None
+    message: str = ""
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _tail(path: str) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            lines = [line for line in f.read().splitlines() if line.strip()]
+        return " | ".join(lines[-3:])[-400:]
+    except OSError:
+        return ""
+
+
+class Sandbox:
+    """Owns a zygote; `run_job` forks a worker from it and waits for the answer."""
+
+    def __init__(self, interpret: bool):
+        self.interpret = interpret
+        self.dir = tempfile.mkdtemp(prefix="drt_sandbox_")
+        self._send_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._proc = None
+        self._events: dict[str, threading.Event] = {}
+        self._pids: dict[str, int] = {}
+        self._status: dict[str, int] = {}
+
+    def _ensure(self) -> None:
+        with self._start_lock:
+            if self._proc is not None and self._proc.poll() is None:
+                return
+            req_r, req_w = os.pipe()
+            resp_r, resp_w = os.pipe()
+            env = {**os.environ, "TRITON_INTERPRET": "1" if self.interpret else "0", "PYTHONUNBUFFERED": "1"}
+            self._proc = subprocess.Popen([sys.executable, "-m", "verify.zygote", str(req_r), str(resp_w)],
+                                          env=env, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL)
+            os.close(req_r)
+            os.close(resp_w)
+            self._req = Connection(req_w, readable=False)
+            self._resp = Connection(resp_r, writable=False)
+            threading.Thread(target=self._read, args=(self._resp,), daemon=True).start()
+
+    def _read(self, resp: Connection) -> None:
+        while True:
+            try:
+                kind, job_id, value = resp.recv()
+            except (EOFError, OSError):
+                for ev in list(self._events.values()):
+                    ev.set()  # the zygote died: wake every waiter, they report a crash
+                return
+            if kind == "started":
+                self._pids[job_id] = value
+            else:
+                self._status[job_id] = value
+            ev = self._events.get(job_id)
+            if ev is not None:
+                ev.set()
+
+    def run_job(self, kind: str, job: dict, *, timeout_s: float, mem_cap_gb: float,
+                gpu_mem_gb: float | None = None, lock_path: str | None = None) -> Outcome:
+        """Run `worker.<kind>_job(job)` in a fresh worker process and wait for it."""
+        self._ensure()
+        job_id = uuid.uuid4().hex
+        result_path = os.path.join(self.dir, f"{job_id}.pkl")
+        log_path = os.path.join(self.dir, f"{job_id}.log")
+        ev = self._events[job_id] = threading.Event()
+        cap = int(mem_cap_gb * 2**30)
+        msg = {"job_id": job_id, "kind": kind, "job": job, "result_path": result_path, "log_path": log_path,
+               "as_cap": cap if self.interpret else 0, "gpu_mem": int(gpu_mem_gb * 2**30) if gpu_mem_gb else 0,
+               "lock_path": lock_path}
+        try:
+            with self._send_lock:
+                self._req.send(msg)
+            deadline = time.monotonic() + timeout_s
+            while job_id not in self._status:
+                ev.wait(0.02)
+                ev.clear()
+                if self._proc.poll() is not None and job_id not in self._status:
+                    return Outcome("crash", message="the verifier's zygote process died")
+                pid = self._pids.get(job_id)
+                if pid is None:
+                    continue
+                if time.monotonic() > deadline:
+                    self._kill(pid, job_id)
+                    return Outcome("timeout", message=f"no answer within {timeout_s:g} s (infinite loop or hang?)")
+                if _rss_bytes(pid) > cap:
+                    self._kill(pid, job_id)
+                    return Outcome("out_of_memory", message=f"worker exceeded the host memory cap of {mem_cap_gb:g} GiB")
+            if os.path.exists(result_path):
+                with open(result_path, "rb") as f:
+                    status, result, message = pickle.load(f)
+                return Outcome(status, result, message)
+            code = self._status[job_id]
+            why = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            tail = _tail(log_path)
+            return Outcome("crash", message=f"worker process died ({why}) without a verdict" + (f": {tail}" if tail else ""))
+        finally:
+            self._events.pop(job_id, None)
+            self._pids.pop(job_id, None)
+            self._status.pop(job_id, None)
+            for p in (result_path, log_path):
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+
+    def _kill(self, pid: int, job_id: str) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        end = time.monotonic() + 5
+        while job_id not in self._status and time.monotonic() < end:
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            try:
+                self._req.close()
+            except OSError:
+                pass
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,173 @@
+"""The verifier: a pool that turns (task, candidate text) into a Verdict. Sync, batched and async.
+
+    from verify import Verifier, VerifyConfig
+    with Verifier(VerifyConfig(trials=5), workers=4) as v:
+        verdict = v.verify(task, completion_text)
+
+The format stage runs here (cheap, static). Each task's reference outputs are computed once, in a
+worker that never sees candidate code, and reused for every candidate of that task. Each candidate then
+runs in its own worker process. On GPUs, `workers_per_gpu` candidates share a GPU: they compile and
+check correctness in parallel, and take the GPU's timing lock only to time. Verdicts are cached by
+(task, program, config): repeated candidates, common in RL groups, cost nothing.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from verify import sandbox
+from verify.cache import VerdictCache
+from verify.candidate import FormatError, check_program, extract_program
+from verify.config import VerifyConfig
+from verify.inputs import shape_variants
+from verify.task import Task, TaskError
+from verify.verdict import Verdict
+
+_OUTCOME_CLASS = {"timeout": "timeout", "crash": "crash", "out_of_memory": "out_of_memory", "error": "crash"}
+
+
+def cuda_device_count() -> int:
+    """CUDA devices visible to this process, without creating a CUDA context here."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+class Verifier:
+    def __init__(self, config: VerifyConfig | dict | None = None, workers: int | None = None,
+                 workers_per_gpu: int = 4, cache: bool = True, cache_path: str | None = None, reward=None):
+        if config is None:
+            config = VerifyConfig()
+        elif not isinstance(config, VerifyConfig):
+            config = VerifyConfig.from_mapping(config)
+        self.config = config
+        n_gpu = cuda_device_count() if config.device in ("auto", "cuda") else 0
+        if config.device == "cuda" and n_gpu == 0:
+            raise RuntimeError("verify.device=cuda but no CUDA device is visible; use device=auto or cpu")
+        self.interpret = n_gpu == 0
+        self.backend = "triton-interpreter" if self.interpret else "triton-gpu"
+        if workers is None:
+            workers = max(1, os.cpu_count() or 1) if self.interpret else n_gpu * workers_per_gpu
+        self.workers = workers
+        self.reward = reward
+        self._sandbox = sandbox.Sandbox(self.interpret)
+        self._slots: queue.Queue = queue.Queue()
+        for i in range(workers):
+            self._slots.put(f"cuda:{i % n_gpu}" if n_gpu else "cpu")
+        self._locks = {f"cuda:{g}": os.path.join(self._sandbox.dir, f"timing_gpu{g}.lock") for g in range(n_gpu)}
+        self._gpu_mem_gb = config.gpu_mem_gb
+        if n_gpu and self._gpu_mem_gb is None:
+            import torch
+
+            total = torch.cuda.get_device_properties(0).total_memory / 2**30
+            # an equal share of the card per worker, never more than half of it
+            self._gpu_mem_gb = min(0.9 * total / max(1, workers // n_gpu), 0.45 * total)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="verify")
+        self._tmp = tempfile.mkdtemp(prefix="drt_refs_")
+        self._refs: dict[str, dict] = {}
+        self._ref_locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._cache = VerdictCache(cache_path) if cache else None
+
+    # ---- public API -------------------------------------------------------------------------------
+    def verify(self, task: Task, text: str) -> Verdict:
+        """Verify one candidate text (completion or program) for one task."""
+        start = time.monotonic()
+        try:
+            program = extract_program(text)
+            if self.config.static_checks:
+                check_program(program)
+        except FormatError as e:
+            v = Verdict(task_id=task.id, backend=self.backend).fail("format", e.error_class, str(e))
+            return self._finish(v, start)
+        key = hashlib.sha256(f"{task.digest}\0{program}\0{self.config.digest()}".encode()).hexdigest()
+        if self._cache is not None:
+            hit = self._cache.get(key)
+            if hit is not None:
+                hit = copy.deepcopy(hit)
+                hit.cached, hit.wall_s = True, time.monotonic() - start
+                return hit
+        device = self._slots.get()
+        try:
+            ref = self._reference(task, device)
+            job = {"task_id": task.id, "code": task.code, "variants": ref["variants"],
+                   "variants_ok": ref["variants_ok"], "ref_path": ref["path"], "nbytes": ref["nbytes"],
+                   "program": program, "config": self.config.to_dict(), "device": device,
+                   "device_name": ref["device"]}
+            out = self._sandbox.run_job("candidate", job, timeout_s=self.config.timeout_s,
+                                        mem_cap_gb=self.config.mem_cap_gb, gpu_mem_gb=self._gpu_mem_gb,
+                                        lock_path=self._locks.get(device))
+        finally:
+            self._slots.put(device)
+        if out.status == "ok":
+            v = Verdict.from_dict(out.result)
+        else:
+            v = Verdict(task_id=task.id, backend=self.backend, device=ref["device"])
+            v.passed("format")
+            v.fail("correct", _OUTCOME_CLASS[out.status], out.message.splitlines()[0] if out.message else out.status)
+        v = self._finish(v, start)
+        if self._cache is not None:
+            self._cache.put(key, v)
+        return v
+
+    def verify_many(self, pairs, progress: bool = False, desc: str = "verify") -> list[Verdict]:
+        """Verify many (task, text) pairs in parallel; results in input order."""
+        pairs = list(pairs)
+        futures = [self._pool.submit(self.verify, t, c) for t, c in pairs]
+        if progress:
+            from tqdm import tqdm
+
+            for f in tqdm(futures, desc=desc, unit="cand"):
+                f.exception()
+        return [f.result() for f in futures]
+
+    async def verify_async(self, task: Task, text: str) -> Verdict:
+        """Await a verdict without blocking the event loop (for async reward functions)."""
+        return await asyncio.wrap_future(self._pool.submit(self.verify, task, text))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._sandbox.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- internals --------------------------------------------------------------------------------
+    def _finish(self, v: Verdict, start: float) -> Verdict:
+        if self.reward is not None:
+            v.reward = dict(self.reward(v))
+        v.wall_s = time.monotonic() - start
+        return v
+
+    def _reference(self, task: Task, device: str) -> dict:
+        """Reference outputs of `task` (computed once per task and device kind, then reused)."""
+        key = task.digest
+        with self._guard:
+            lock = self._ref_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key in self._refs:
+                return self._refs[key]
+            variants = shape_variants(task.code, self.config.shape_variants)
+            path = os.path.join(self._tmp, f"{key[:24]}.pt")
+            job = {"code": task.code, "variants": variants, "config": self.config.to_dict(), "device": device,
+                   "out_path": path}
+            out = self._sandbox.run_job("reference", job, timeout_s=self.config.timeout_s,
+                                        mem_cap_gb=self.config.mem_cap_gb, gpu_mem_gb=self._gpu_mem_gb)
+            if out.status != "ok":
+                raise TaskError(f"task {task.id} does not run ({out.status}): "
+                                f"{(out.message or '').splitlines()[0] if out.message else ''}")
+            ref = {"path": path, "variants": variants, **out.result}
+            self._refs[key] = ref
+            return ref

@@ -1,0 +1,291 @@
+"""What runs inside a worker process: the reference job and the candidate job.
+
+The reference job (trusted: no candidate code) runs the task under each trial's seed and saves the
+outputs. The candidate job loads the candidate into a fresh process, runs the compile, faithfulness and
+correctness stages against the saved reference outputs, then times it on a GPU. Both return plain dicts;
+`sandbox.py` runs them with a timeout and memory cap and turns crashes into verdicts.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+import torch._dynamo  # noqa: F401  (its import patches torch.manual_seed: let it happen before any snapshot)
+
+from verify import launches
+from verify.audit import TorchAudit
+from verify.compare import compare, flatten
+from verify.config import FREE_TORCH_OPS, VerifyConfig
+from verify.inputs import load_module, make_inputs, seed_everything, to_device
+from verify.launches import TRACKER
+from verify.verdict import Verdict
+
+launches.install()
+
+
+def _fp32_truth() -> None:
+    """Full fp32 everywhere: a tf32 reference would hide precision downgrades."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def _write(code: str, directory: str, stem: str) -> Path:
+    path = Path(directory) / f"{stem}.py"
+    path.write_text(code)
+    return path
+
+
+def _build_reference(module, cfg: VerifyConfig, device):
+    seed_everything(cfg.seed)
+    init = module.get_init_inputs()
+    seed_everything(cfg.seed)
+    return module.Model(*init).to(device), init
+
+
+def _nbytes(obj) -> int:
+    return sum(t.numel() * t.element_size() for t in flatten(obj) if isinstance(t, torch.Tensor))
+
+
+def reference_job(job: dict) -> dict:
+    """Run the task for every trial; save outputs to job['out_path']. Raises on a broken task."""
+    cfg = VerifyConfig(**job["config"])
+    device = torch.device(job["device"])
+    _fp32_truth()
+    with tempfile.TemporaryDirectory() as tmp:
+        codes = [job["code"], *job["variants"]]
+        modules = [load_module(_write(c, tmp, f"task_{i}"), f"_drt_task_{os.getpid()}_{i}") for i, c in enumerate(codes)]
+        model, _ = _build_reference(modules[0], cfg, device)
+        outputs, nbytes, variants_ok = [], [], []
+        plan = [(0, cfg.seed + t) for t in range(cfg.trials)]
+        plan += [(v + 1, cfg.seed + 1000 + v) for v in range(len(job["variants"]))]
+        for mod_idx, seed in plan:
+            try:
+                inputs = make_inputs(modules[mod_idx], seed, device)
+                with torch.no_grad():
+                    out = model(*inputs)
+            except Exception:
+                if mod_idx == 0:
+                    raise
+                continue  # a variant the task itself cannot run is dropped
+            if mod_idx == 0 and all(float(t.abs().sum()) == 0 for t in flatten(inputs)
+                                    if isinstance(t, torch.Tensor) and t.is_floating_point()):
+                raise ValueError("get_inputs() returned only zero-valued float tensors; tests need random data")
+            if mod_idx:
+                variants_ok.append(mod_idx - 1)
+            outputs.append(to_device(out, "cpu") if not isinstance(out, torch.Tensor) else out.detach().cpu())
+            nbytes.append(_nbytes(inputs) + _nbytes(out))
+        torch.save({"outputs": outputs}, job["out_path"])
+    return {"trials": cfg.trials, "variants_ok": variants_ok, "nbytes": nbytes[0],
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
+
+
+def _build_candidate(new_cls, init, model, cfg: VerifyConfig, device):
+    """ModelNew(*init) with the reference's weights when names and shapes match (else the same seed)."""
+    seed_everything(cfg.seed)
+    new = new_cls(*init)
+    ref_sd, new_sd = model.state_dict(), new.state_dict()
+    if ref_sd.keys() == new_sd.keys() and all(ref_sd[k].shape == new_sd[k].shape for k in ref_sd):
+        new.load_state_dict(ref_sd)
+    return new.to(device)
+
+
+class _Reject(Exception):
+    def __init__(self, stage: str, error_class: str, message: str):
+        super().__init__(message)
+        self.stage, self.error_class = stage, error_class
+
+
+def _classify_runtime(e: BaseException) -> tuple[str, str, str]:
+    text = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:400]
+    low = text.lower()
+    if "compilationerror" in low or type(e).__module__.startswith("triton.compiler"):
+        return "compile", "triton_compile_error", text
+    if "out of memory" in low or "can't allocate memory" in low or isinstance(e, MemoryError):
+        return "correct", "out_of_memory", text
+    return "correct", "runtime_error", text
+
+
+def candidate_job(job: dict, timing_lock=None) -> dict:
+    """All stages after format, for one candidate. Returns Verdict.to_dict()."""
+    cfg = VerifyConfig(**job["config"])
+    device = torch.device(job["device"])
+    _fp32_truth()
+    on_gpu = device.type == "cuda"
+    v = Verdict(task_id=job["task_id"], backend="triton-gpu" if on_gpu else "triton-interpreter",
+                device=job["device_name"])
+    v.passed("format")
+    from verify.integrity import changed, snapshot
+
+    tmp = tempfile.mkdtemp(prefix="drt_cand_")
+    try:
+        codes = [job["code"], *[job["variants"][i] for i in job["variants_ok"]]]
+        modules = [load_module(_write(c, tmp, f"task_{i}"), f"_drt_task_{os.getpid()}_{i}") for i, c in enumerate(codes)]
+        ref_outputs = torch.load(job["ref_path"], weights_only=True)["outputs"]
+        model, init = _build_reference(modules[0], cfg, device)
+        clean = snapshot()
+        try:
+            cand = load_module(_write(job["program"], tmp, "candidate"), f"_drt_candidate_{os.getpid()}")
+        except Exception as e:
+            raise _Reject("compile", "import_error", f"importing the program failed: {type(e).__name__}: {e}"[:400])
+        new_cls = getattr(cand, "ModelNew", None)
+        if not isinstance(new_cls, type) or not issubclass(new_cls, torch.nn.Module):
+            raise _Reject("compile", "import_error", "ModelNew is not an nn.Module subclass")
+        try:
+            new = _build_candidate(new_cls, init, model, cfg, device)
+        except Exception as e:
+            raise _Reject("compile", "init_error", f"ModelNew(*get_init_inputs()) failed: {type(e).__name__}: {e}"[:400])
+        v.passed("compile")
+        if any(c.__name__ == "Model" for c in type(new).__mro__):
+            raise _Reject("faithful", "subclasses_model", "ModelNew must not inherit from the reference Model")
+
+        plan = [(0, cfg.seed + t) for t in range(cfg.trials)]
+        plan += [(i + 1, cfg.seed + 1000 + vi) for i, vi in enumerate(job["variants_ok"])]
+        outs, audits, first_launches = [], [], None
+        for n, (mod_idx, seed) in enumerate(plan):
+            inputs = make_inputs(modules[mod_idx], seed, device)
+            originals = [t.clone() if isinstance(t, torch.Tensor) else t for t in inputs]
+            TRACKER.reset("count")
+            audit = TorchAudit(poison_alloc=True)
+            try:
+                with torch.no_grad(), audit:
+                    out = new(*inputs)
+                if on_gpu:
+                    torch.cuda.synchronize()
+            except Exception as e:
+                stage, cls, msg = _classify_runtime(e)
+                if mod_idx and stage == "correct" and not TRACKER.errors:
+                    raise _Reject("correct", "shape_specialized", f"fails when the input sizes change: {msg}")
+                raise _Reject(stage, cls, msg)
+            finally:
+                TRACKER.mode = "off"
+            if n == 0:
+                first_launches = (list(TRACKER.launches), list(TRACKER.errors))
+                _check_faithful(v, cfg, audit, inputs, out, first_launches, changed(clean, snapshot()), on_gpu)
+            outs.append(out)
+            audits.append((inputs, originals))
+        _noop_test(lambda: _build_candidate(new_cls, init, model, cfg, device), modules[0], cfg, device,
+                   ref_outputs[0], on_gpu)
+        v.passed("faithful")
+        ref_outputs = torch.load(job["ref_path"], weights_only=True)["outputs"]
+        for n, ((mod_idx, _), out) in enumerate(zip(plan, outs)):
+            inputs, originals = audits[n]
+            for a, b in zip(inputs, originals):
+                if isinstance(a, torch.Tensor) and not launches.same(a, b):
+                    raise _Reject("correct", "input_mutated", "forward modified one of its input tensors in place")
+            if n and any(isinstance(o, torch.Tensor) and o is p for p in flatten(outs[n - 1]) for o in flatten(out)):
+                raise _Reject("correct", "cached_output", "forward returned the same tensor object as on the "
+                              "previous call; compute the output from the current inputs")
+            cmp = compare(out, ref_outputs[n], cfg.atol, cfg.rtol)
+            v.max_abs_err = max(v.max_abs_err or 0.0, cmp.max_abs)
+            v.max_rel_err = max(v.max_rel_err or 0.0, cmp.max_rel)
+            if not cmp.ok:
+                if mod_idx:
+                    raise _Reject("correct", "shape_specialized", f"correct on the default shapes but not when "
+                                  f"the input sizes change: {cmp.message}")
+                raise _Reject("correct", cmp.error_class, f"trial {n}: {cmp.message}")
+        v.trials = len(plan)
+        v.passed("correct")
+        if on_gpu and cfg.timing:
+            _time(v, cfg, model, new, modules[0], device, job, timing_lock)
+            after = changed(clean, snapshot())
+            if after:
+                raise _Reject("faithful", "monkey_patch", f"candidate replaced {', '.join(after[:3])}")
+    except _Reject as r:
+        v.fail(r.stage, r.error_class, str(r))
+    except Exception as e:
+        stage, cls, msg = _classify_runtime(e)
+        v.fail(stage, cls, msg)
+    return v.to_dict()
+
+
+def _check_faithful(v: Verdict, cfg: VerifyConfig, audit: TorchAudit, inputs, out, first, patched, on_gpu) -> None:
+    launched, errors = first
+    v.kernel_launches = len(launched)
+    seen, banned = audit.compute_ops(set(FREE_TORCH_OPS), set(cfg.allowed_torch_ops))
+    v.torch_ops = seen
+    if patched:
+        raise _Reject("faithful", "monkey_patch", f"candidate replaced {', '.join(patched[:3])}; "
+                      "do not modify torch, triton or timing functions")
+    if errors:
+        raise _Reject("faithful", "swallowed_kernel_error", f"a kernel launch raised and forward carried on: {errors[0]}")
+    if not launched:
+        raise _Reject("faithful", "no_kernel_launch", "forward launched no Triton kernel; the compute must run in "
+                      "@triton.jit kernels")
+    if banned and not cfg.allow_torch_compute:
+        raise _Reject("faithful", "torch_fallback", f"forward computes with torch ops outside Triton kernels: "
+                      f"{', '.join(banned[:6])}; move that compute into kernels")
+    if on_gpu:
+        current = torch.cuda.current_stream().cuda_stream
+        if any(launch.stream != current for launch in launched):
+            raise _Reject("faithful", "side_stream", "kernels were launched on a side stream; use the current stream")
+    for o in flatten(out):
+        if isinstance(o, torch.Tensor) and type(o) is not torch.Tensor and not isinstance(o, torch.nn.Parameter):
+            raise _Reject("faithful", "tensor_subclass", f"forward returned a {type(o).__name__}, not a plain tensor")
+    in_ptrs = {t.untyped_storage().data_ptr() for t in flatten(inputs) if isinstance(t, torch.Tensor)}
+    for o in flatten(out):
+        if isinstance(o, torch.Tensor) and o.numel() and o.untyped_storage().data_ptr() in in_ptrs:
+            raise _Reject("faithful", "output_aliases_input", "forward returned (a view of) its input; "
+                          "write the result to a new tensor")
+
+
+def _noop_test(build, module, cfg: VerifyConfig, device, ref0, on_gpu) -> None:
+    """Skip every launch and poison what it would have written: the output must then be wrong.
+
+    Each run gets a fresh ModelNew, so state left by earlier calls (a cached output) cannot stand in
+    for the kernels.
+    """
+    try:
+        inputs = make_inputs(module, cfg.seed, device)
+        TRACKER.reset("detect")
+        with torch.no_grad(), TorchAudit(poison_alloc=True):
+            build()(*inputs)
+        inputs = make_inputs(module, cfg.seed, device)
+        fresh = build()
+        TRACKER.reset("noop")
+        with torch.no_grad(), TorchAudit(poison_alloc=True):
+            out = fresh(*inputs)
+        if on_gpu:
+            torch.cuda.synchronize()
+    except Exception:
+        return  # a forward that breaks without its kernels depends on them
+    finally:
+        TRACKER.mode = "off"
+    if compare(out, ref0, cfg.atol, cfg.rtol).ok:
+        raise _Reject("faithful", "kernel_not_doing_work", "the output is still correct with every Triton kernel "
+                      "switched off: the kernels do not compute the result")
+
+
+def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) -> None:
+    from verify.timing import min_time_ms, time_callable
+
+    inputs = make_inputs(module, cfg.seed, device)
+    flush = torch.empty(cfg.l2_flush_bytes // 4, dtype=torch.float32, device=device)
+    kw = dict(warmup=cfg.warmup, min_reps=cfg.min_reps, max_reps=cfg.max_reps, budget_ms=cfg.budget_ms, flush=flush)
+    compiled = torch.compile(model) if cfg.compile_baseline else None
+    if compiled is not None:
+        with torch.no_grad():
+            compiled(*inputs)  # compile outside the lock
+    if lock is not None:
+        lock.acquire()
+    try:
+        v.eager = time_callable(model, inputs, **kw)
+        v.candidate = time_callable(new, inputs, **kw)
+        bound = min_time_ms(job["nbytes"], cfg.peak_bandwidth_gbps) if cfg.peak_bandwidth_gbps else 0.0
+        if v.candidate.median_ms < bound:
+            v.timing_flags.append(f"faster than the memory-bandwidth bound ({v.candidate.median_ms:.4f} < "
+                                  f"{bound:.4f} ms); re-measured")
+            v.candidate = time_callable(new, inputs, **{**kw, "min_reps": cfg.max_reps})
+        if compiled is not None:
+            v.compiled = time_callable(compiled, inputs, **kw)
+    finally:
+        if lock is not None:
+            lock.release()
+    v.speedup_eager = v.eager.median_ms / v.candidate.median_ms
+    if v.compiled is not None:
+        v.speedup_compile = v.compiled.median_ms / v.candidate.median_ms
+    if bound and v.candidate.median_ms < bound:
+        raise _Reject("timed", "implausible_speed", f"{v.candidate.median_ms:.4f} ms is below the "
+                      f"{bound:.4f} ms needed just to move the data; the timing was fooled")
+    v.passed("timed")

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs every package of the workspace, editable, into ./.venv (created if missing).
+#   bash scripts/install.sh            # everything CI and the default job need
+#   EXTRAS=gpu bash scripts/install.sh # adds vLLM for GPU machines (not for CI: it pins its own torch)
+# Torch is pinned in constraints.txt so that no package drags in a second one: pip takes the CPU build
+# where one lies on disk, the CUDA build from PyPI elsewhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -c constraints.txt -r requirements.txt
+if [ "${EXTRAS:-}" = gpu ]; then
+  .venv/bin/python -m pip install -q -c constraints.txt "vllm==0.24.0"
+fi
+.venv/bin/python -c "import verify, synth, rl, search, bench; print('drtriton workspace installed in .venv')"

@@ -1,0 +1,49 @@
+"""`python -m verify` as a user runs it: exit statuses 0/1/2, JSON output, batch mode, clear errors."""
+import json
+import os
+import subprocess
+import sys
+
+from verify.fixtures import ADVERSARIAL_DIR, CANDIDATES_DIR, TASKS_DIR
+
+ENV = {**os.environ, "TRITON_INTERPRET": "1"}
+
+
+def cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "verify", *args], cwd=cwd, env=ENV, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_accepted_rejected_and_bad_input(tmp_path):
+    task = TASKS_DIR / "relu_scale_bias.py"
+    ok = cli(f"task={task}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "ACCEPTED" in ok.stdout
+    bad = cli(f"task={TASKS_DIR / 'relu_scale_bias.py'}", f"candidate={ADVERSARIAL_DIR / 'torch_fallback.py'}",
+              "output=json", cwd=tmp_path)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert json.loads(bad.stdout)["error_class"] == "torch_fallback"
+    missing = cli(f"task={tmp_path / 'nope.py'}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", cwd=tmp_path)
+    assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+    broken = tmp_path / "broken.py"
+    broken.write_text("import torch\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        return x\n"
+                      "def get_inputs():\n    raise RuntimeError('boom')\ndef get_init_inputs():\n    return []\n")
+    runs_not = cli(f"task={broken}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", cwd=tmp_path)
+    assert runs_not.returncode == 2 and "does not run" in runs_not.stderr
+    typo = cli(f"task={task}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", "verify.trails=3", cwd=tmp_path)
+    assert typo.returncode == 2
+
+
+def test_batch_folder_writes_jsonl(tmp_path):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "candidates").mkdir()
+    for name in ("relu_scale_bias", "swish_residual"):
+        (tmp_path / "tasks" / f"{name}.py").write_text((TASKS_DIR / f"{name}.py").read_text())
+        (tmp_path / "candidates" / f"{name}.py").write_text((CANDIDATES_DIR / f"{name}.py").read_text())
+    (tmp_path / "candidates" / "swish_residual__hack.py").write_text("no code here")
+    out = tmp_path / "out.jsonl"
+    run = cli(f"batch={tmp_path}", f"out={out}", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows["relu_scale_bias"]["accepted"] and rows["swish_residual"]["accepted"]
+    assert rows["swish_residual__hack"]["error_class"] == "no_code_block"

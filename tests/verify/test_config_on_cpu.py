@@ -1,0 +1,20 @@
+"""Config errors name the problem; shape variants shrink only batch-like sizes."""
+import pytest
+
+from verify.config import VerifyConfig
+from verify.fixtures import fixture_task
+from verify.inputs import size_constants
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ValueError, match="trails"):
+        VerifyConfig.from_mapping({"trails": 3})
+    with pytest.raises(ValueError, match="device"):
+        VerifyConfig(device="tpu")
+
+
+def test_size_constants_skip_weight_shapes():
+    consts = size_constants(fixture_task("linear").code)
+    assert consts, "the linear fixture has a batch size get_inputs uses"
+    code = fixture_task("linear").code
+    assert all(f"{name}" not in code.split("def get_init_inputs")[1] for name in consts)
