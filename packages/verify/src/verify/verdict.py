@@ -77,6 +77,8 @@ class Verdict:
     timing_flags: list[str] = field(default_factory=list)
     # reward components filled in by a reward decomposition (score, r_c, r_s, ...)
     reward: dict[str, float] = field(default_factory=dict)
+    # seconds spent in the worker per phase (setup, load, trials, noop, timing)
+    phases: dict[str, float] = field(default_factory=dict)
     # wall-clock seconds the verification took, and whether it came from the cache
     wall_s: float = 0.0
     cached: bool = False

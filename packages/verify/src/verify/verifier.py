@@ -27,6 +27,7 @@ from verify import sandbox
 from verify.cache import VerdictCache
 from verify.candidate import FormatError, check_program, extract_program
 from verify.config import VerifyConfig
+from verify.gpulock import GpuLock
 from verify.inputs import shape_variants
 from verify.task import Task, TaskError
 from verify.verdict import Verdict
@@ -43,7 +44,10 @@ def cuda_device_count() -> int:
 
 class Verifier:
     def __init__(self, config: VerifyConfig | dict | None = None, workers: int | None = None,
-                 workers_per_gpu: int = 4, cache: bool = True, cache_path: str | None = None, reward=None):
+                 workers_per_gpu: int = 4, cache: bool = True, cache_path: str | None = None, reward=None,
+                 lock_dir: str | None = None):
+        """`lock_dir`: where the per-device locks live; verifiers (and anything else timing on the same
+        GPUs) that share a lock_dir never time at the same moment. Default: private to this verifier."""
         if config is None:
             config = VerifyConfig()
         elif not isinstance(config, VerifyConfig):
@@ -58,11 +62,29 @@ class Verifier:
             workers = max(1, os.cpu_count() or 1) if self.interpret else n_gpu * workers_per_gpu
         self.workers = workers
         self.reward = reward
-        self._sandbox = sandbox.Sandbox(self.interpret)
+        self._tmp = tempfile.mkdtemp(prefix="drt_verify_")
+        persistent = config.persistent_workers == "always" or (config.persistent_workers == "auto" and n_gpu > 0)
+        # every concurrent job gets a slot: (device, sandbox). A forking sandbox serves any number of slots;
+        # a persistent one is one process, so each slot owns one.
+        shared = None if persistent else sandbox.Sandbox(self.interpret, workdir=self._tmp)
+        self._sandboxes = [] if persistent else [shared]
         self._slots: queue.Queue = queue.Queue()
         for i in range(workers):
-            self._slots.put(f"cuda:{i % n_gpu}" if n_gpu else "cpu")
-        self._locks = {f"cuda:{g}": os.path.join(self._sandbox.dir, f"timing_gpu{g}.lock") for g in range(n_gpu)}
+            box = shared or sandbox.Sandbox(self.interpret, persistent=True, max_jobs=config.max_jobs_per_worker,
+                                            workdir=self._tmp)
+            if persistent:
+                self._sandboxes.append(box)
+            self._slots.put((f"cuda:{i % n_gpu}" if n_gpu else "cpu", box))
+        # references run where no candidate ever runs: a persistent trusted worker per device
+        self._ref_boxes = {dev: (shared or sandbox.Sandbox(self.interpret, persistent=True, max_jobs=2**31,
+                                                           workdir=self._tmp))
+                           for dev in ([f"cuda:{g}" for g in range(n_gpu)] or ["cpu"])}
+        self._sandboxes += [b for b in self._ref_boxes.values() if b is not shared]
+        # one reader-writer lock per device (see gpulock.py); on CPU it only orders forwards, nothing is timed
+        if lock_dir is not None:
+            os.makedirs(lock_dir, exist_ok=True)
+        self._locks = {dev: os.path.join(lock_dir or self._tmp, f"device_{dev.replace(':', '')}.lock")
+                       for dev in self._ref_boxes}
         self._gpu_mem_gb = config.gpu_mem_gb
         if n_gpu and self._gpu_mem_gb is None:
             import torch
@@ -71,7 +93,6 @@ class Verifier:
             # an equal share of the card per worker, never more than half of it
             self._gpu_mem_gb = min(0.9 * total / max(1, workers // n_gpu), 0.45 * total)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="verify")
-        self._tmp = tempfile.mkdtemp(prefix="drt_refs_")
         self._refs: dict[str, dict] = {}
         self._ref_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -95,18 +116,17 @@ class Verifier:
                 hit = copy.deepcopy(hit)
                 hit.cached, hit.wall_s = True, time.monotonic() - start
                 return hit
-        device = self._slots.get()
+        device, box = self._slots.get()
         try:
             ref = self._reference(task, device)
             job = {"task_id": task.id, "code": task.code, "variants": ref["variants"],
                    "variants_ok": ref["variants_ok"], "ref_path": ref["path"], "nbytes": ref["nbytes"],
                    "program": program, "config": self.config.to_dict(), "device": device,
                    "device_name": ref["device"]}
-            out = self._sandbox.run_job("candidate", job, timeout_s=self.config.timeout_s,
-                                        mem_cap_gb=self.config.mem_cap_gb, gpu_mem_gb=self._gpu_mem_gb,
-                                        lock_path=self._locks.get(device))
+            out = box.run_job("candidate", job, timeout_s=self.config.timeout_s, mem_cap_gb=self.config.mem_cap_gb,
+                              gpu_mem_gb=self._gpu_mem_gb, lock_path=self._locks.get(device))
         finally:
-            self._slots.put(device)
+            self._slots.put((device, box))
         if out.status == "ok":
             v = Verdict.from_dict(out.result)
         else:
@@ -133,9 +153,16 @@ class Verifier:
         """Await a verdict without blocking the event loop (for async reward functions)."""
         return await asyncio.wrap_future(self._pool.submit(self.verify, task, text))
 
+    def device_lock(self, device: str) -> GpuLock:
+        """The lock the workers take on `device`: hold `.exclusive()` to time something there yourself."""
+        if device not in self._locks:
+            raise KeyError(f"no device {device!r} in this verifier; it has {sorted(self._locks)}")
+        return GpuLock(self._locks[device])
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        self._sandbox.close()
+        for box in self._sandboxes:
+            box.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self):
@@ -163,8 +190,9 @@ class Verifier:
             path = os.path.join(self._tmp, f"{key[:24]}.pt")
             job = {"code": task.code, "variants": variants, "config": self.config.to_dict(), "device": device,
                    "out_path": path}
-            out = self._sandbox.run_job("reference", job, timeout_s=self.config.timeout_s,
-                                        mem_cap_gb=self.config.mem_cap_gb, gpu_mem_gb=self._gpu_mem_gb)
+            out = self._ref_boxes[device].run_job("reference", job, timeout_s=self.config.timeout_s,
+                                                  mem_cap_gb=self.config.mem_cap_gb, gpu_mem_gb=self._gpu_mem_gb,
+                                                  lock_path=self._locks.get(device))
             if out.status != "ok":
                 raise TaskError(f"task {task.id} does not run ({out.status}): "
                                 f"{(out.message or '').splitlines()[0] if out.message else ''}")

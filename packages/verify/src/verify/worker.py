@@ -8,7 +8,10 @@ correctness stages against the saved reference outputs, then times it on a GPU. 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -48,12 +51,12 @@ def _nbytes(obj) -> int:
     return sum(t.numel() * t.element_size() for t in flatten(obj) if isinstance(t, torch.Tensor))
 
 
-def reference_job(job: dict) -> dict:
+def reference_job(job: dict, gpu_lock=None) -> dict:
     """Run the task for every trial; save outputs to job['out_path']. Raises on a broken task."""
     cfg = VerifyConfig(**job["config"])
     device = torch.device(job["device"])
     _fp32_truth()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, (gpu_lock.shared() if gpu_lock else nullcontext()):
         codes = [job["code"], *job["variants"]]
         modules = [load_module(_write(c, tmp, f"task_{i}"), f"_drt_task_{os.getpid()}_{i}") for i, c in enumerate(codes)]
         model, _ = _build_reference(modules[0], cfg, device)
@@ -107,8 +110,13 @@ def _classify_runtime(e: BaseException) -> tuple[str, str, str]:
     return "correct", "runtime_error", text
 
 
-def candidate_job(job: dict, timing_lock=None) -> dict:
-    """All stages after format, for one candidate. Returns Verdict.to_dict()."""
+def candidate_job(job: dict, gpu_lock=None) -> dict:
+    """All stages after format, for one candidate. Returns Verdict.to_dict().
+
+    `gpu_lock` (a verify.gpulock.GpuLock for the job's device) is held shared around each forward and
+    exclusive while timing, so a timer waits for at most one forward of every other worker.
+    """
+    gpu = gpu_lock.shared if gpu_lock is not None else nullcontext
     cfg = VerifyConfig(**job["config"])
     device = torch.device(job["device"])
     _fp32_truth()
@@ -116,9 +124,18 @@ def candidate_job(job: dict, timing_lock=None) -> dict:
     v = Verdict(task_id=job["task_id"], backend="triton-gpu" if on_gpu else "triton-interpreter",
                 device=job["device_name"])
     v.passed("format")
+    v.phases["setup"] = job.get("setup_s", 0.0)
     from verify.integrity import changed, snapshot
 
     tmp = tempfile.mkdtemp(prefix="drt_cand_")
+    mark = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        v.phases[name] = round(now - mark, 4)
+        mark = now
+
     try:
         codes = [job["code"], *[job["variants"][i] for i in job["variants_ok"]]]
         modules = [load_module(_write(c, tmp, f"task_{i}"), f"_drt_task_{os.getpid()}_{i}") for i, c in enumerate(codes)]
@@ -140,6 +157,7 @@ def candidate_job(job: dict, timing_lock=None) -> dict:
         if any(c.__name__ == "Model" for c in type(new).__mro__):
             raise _Reject("faithful", "subclasses_model", "ModelNew must not inherit from the reference Model")
 
+        phase("load")
         plan = [(0, cfg.seed + t) for t in range(cfg.trials)]
         plan += [(i + 1, cfg.seed + 1000 + vi) for i, vi in enumerate(job["variants_ok"])]
         outs, audits, first_launches = [], [], None
@@ -149,10 +167,10 @@ def candidate_job(job: dict, timing_lock=None) -> dict:
             TRACKER.reset("count")
             audit = TorchAudit(poison_alloc=True)
             try:
-                with torch.no_grad(), audit:
+                with gpu(), torch.no_grad(), audit:
                     out = new(*inputs)
-                if on_gpu:
-                    torch.cuda.synchronize()
+                    if on_gpu:
+                        torch.cuda.synchronize()
             except Exception as e:
                 stage, cls, msg = _classify_runtime(e)
                 if mod_idx and stage == "correct" and not TRACKER.errors:
@@ -165,8 +183,10 @@ def candidate_job(job: dict, timing_lock=None) -> dict:
                 _check_faithful(v, cfg, audit, inputs, out, first_launches, changed(clean, snapshot()), on_gpu)
             outs.append(out)
             audits.append((inputs, originals))
+        phase("trials")
         _noop_test(lambda: _build_candidate(new_cls, init, model, cfg, device), modules[0], cfg, device,
-                   ref_outputs[0], on_gpu)
+                   ref_outputs[0], on_gpu, gpu)
+        phase("noop")
         v.passed("faithful")
         ref_outputs = torch.load(job["ref_path"], weights_only=True)["outputs"]
         for n, ((mod_idx, _), out) in enumerate(zip(plan, outs)):
@@ -177,7 +197,8 @@ def candidate_job(job: dict, timing_lock=None) -> dict:
             if n and any(isinstance(o, torch.Tensor) and o is p for p in flatten(outs[n - 1]) for o in flatten(out)):
                 raise _Reject("correct", "cached_output", "forward returned the same tensor object as on the "
                               "previous call; compute the output from the current inputs")
-            cmp = compare(out, ref_outputs[n], cfg.atol, cfg.rtol)
+            with gpu():
+                cmp = compare(out, ref_outputs[n], cfg.atol, cfg.rtol)
             v.max_abs_err = max(v.max_abs_err or 0.0, cmp.max_abs)
             v.max_rel_err = max(v.max_rel_err or 0.0, cmp.max_rel)
             if not cmp.ok:
@@ -186,17 +207,26 @@ def candidate_job(job: dict, timing_lock=None) -> dict:
                                   f"the input sizes change: {cmp.message}")
                 raise _Reject("correct", cmp.error_class, f"trial {n}: {cmp.message}")
         v.trials = len(plan)
+        patched = changed(clean, snapshot())
+        if patched:
+            raise _Reject("faithful", "monkey_patch", f"candidate replaced {', '.join(patched[:3])}")
         v.passed("correct")
         if on_gpu and cfg.timing:
-            _time(v, cfg, model, new, modules[0], device, job, timing_lock)
-            after = changed(clean, snapshot())
-            if after:
-                raise _Reject("faithful", "monkey_patch", f"candidate replaced {', '.join(after[:3])}")
+            try:
+                _time(v, cfg, model, new, modules[0], device, job, gpu_lock)
+            except _Reject:
+                raise
+            except Exception as e:
+                _, cls, msg = _classify_runtime(e)
+                raise _Reject("timed", "out_of_memory" if cls == "out_of_memory" else "timing_error", msg)
+            phase("timing")
     except _Reject as r:
         v.fail(r.stage, r.error_class, str(r))
     except Exception as e:
         stage, cls, msg = _classify_runtime(e)
         v.fail(stage, cls, msg)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return v.to_dict()
 
 
@@ -230,7 +260,7 @@ def _check_faithful(v: Verdict, cfg: VerifyConfig, audit: TorchAudit, inputs, ou
                           "write the result to a new tensor")
 
 
-def _noop_test(build, module, cfg: VerifyConfig, device, ref0, on_gpu) -> None:
+def _noop_test(build, module, cfg: VerifyConfig, device, ref0, on_gpu, gpu=nullcontext) -> None:
     """Skip every launch and poison what it would have written: the output must then be wrong.
 
     Each run gets a fresh ModelNew, so state left by earlier calls (a cached output) cannot stand in
@@ -239,20 +269,22 @@ def _noop_test(build, module, cfg: VerifyConfig, device, ref0, on_gpu) -> None:
     try:
         inputs = make_inputs(module, cfg.seed, device)
         TRACKER.reset("detect")
-        with torch.no_grad(), TorchAudit(poison_alloc=True):
+        with gpu(), torch.no_grad(), TorchAudit(poison_alloc=True):
             build()(*inputs)
         inputs = make_inputs(module, cfg.seed, device)
         fresh = build()
         TRACKER.reset("noop")
-        with torch.no_grad(), TorchAudit(poison_alloc=True):
+        with gpu(), torch.no_grad(), TorchAudit(poison_alloc=True):
             out = fresh(*inputs)
-        if on_gpu:
-            torch.cuda.synchronize()
+            if on_gpu:
+                torch.cuda.synchronize()
     except Exception:
         return  # a forward that breaks without its kernels depends on them
     finally:
         TRACKER.mode = "off"
-    if compare(out, ref0, cfg.atol, cfg.rtol).ok:
+    with gpu():
+        survived = compare(out, ref0, cfg.atol, cfg.rtol).ok
+    if survived:
         raise _Reject("faithful", "kernel_not_doing_work", "the output is still correct with every Triton kernel "
                       "switched off: the kernels do not compute the result")
 
@@ -263,13 +295,14 @@ def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) 
     inputs = make_inputs(module, cfg.seed, device)
     flush = torch.empty(cfg.l2_flush_bytes // 4, dtype=torch.float32, device=device)
     kw = dict(warmup=cfg.warmup, min_reps=cfg.min_reps, max_reps=cfg.max_reps, budget_ms=cfg.budget_ms, flush=flush)
+    from verify.integrity import changed, snapshot
+
     compiled = torch.compile(model) if cfg.compile_baseline else None
     if compiled is not None:
-        with torch.no_grad():
-            compiled(*inputs)  # compile outside the lock
-    if lock is not None:
-        lock.acquire()
-    try:
+        with lock.shared() if lock is not None else nullcontext(), torch.no_grad():
+            compiled(*inputs)  # compile before taking the GPU; Inductor's imports may touch torch: snapshot after
+    clean = snapshot()
+    with lock.exclusive() if lock is not None else nullcontext():
         v.eager = time_callable(model, inputs, **kw)
         v.candidate = time_callable(new, inputs, **kw)
         bound = min_time_ms(job["nbytes"], cfg.peak_bandwidth_gbps) if cfg.peak_bandwidth_gbps else 0.0
@@ -279,9 +312,9 @@ def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) 
             v.candidate = time_callable(new, inputs, **{**kw, "min_reps": cfg.max_reps})
         if compiled is not None:
             v.compiled = time_callable(compiled, inputs, **kw)
-    finally:
-        if lock is not None:
-            lock.release()
+    patched = changed(clean, snapshot())
+    if patched:
+        raise _Reject("timed", "timing_error", f"something replaced {', '.join(patched[:3])} while timing")
     v.speedup_eager = v.eager.median_ms / v.candidate.median_ms
     if v.compiled is not None:
         v.speedup_compile = v.compiled.median_ms / v.candidate.median_ms

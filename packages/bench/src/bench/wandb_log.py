@@ -1,0 +1,48 @@
+"""Log a bench run to Weights & Biases: the results table, the per-level summary and the plot.
+
+Offline by default (`WANDB_MODE=offline`, or `wandb.mode`); `wandb sync <out>/wandb/...` uploads later.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bench.report import CSV_FIELDS
+
+
+def log_run(
+    rows: list[dict], levels: dict, plot: Path, out: Path, cfg: dict, title: str, config: dict
+) -> None:
+    import wandb
+
+    mode = cfg.get("mode") or os.environ.get("WANDB_MODE", "offline")
+    run = wandb.init(
+        project=cfg.get("project", "drtriton-bench"),
+        name=cfg.get("name") or title.replace(" | ", "-"),
+        dir=str(out),
+        mode=mode,
+        config=config,
+        reinit="finish_previous",
+    )
+    try:
+        table = wandb.Table(
+            columns=list(CSV_FIELDS), data=[[_cell(r.get(k)) for k in CSV_FIELDS] for r in rows]
+        )
+        summary_cols = ["level"] + [k for k in levels["all"] if not isinstance(levels["all"][k], dict)]
+        summary = wandb.Table(
+            columns=summary_cols,
+            data=[[lv] + [_cell(s.get(k)) for k in summary_cols[1:]] for lv, s in levels.items()],
+        )
+        run.log({"results": table, "summary_by_level": summary, "speedups": wandb.Image(str(plot))})
+        for key, value in levels["all"].items():
+            if not isinstance(value, dict):
+                run.summary[key] = value
+    finally:
+        run.finish()
+
+
+def _cell(value):
+    if isinstance(value, (list, dict)):
+        return str(value)
+    return value

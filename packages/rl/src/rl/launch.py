@@ -1,0 +1,125 @@
+"""What `python -m rl` does with a composed config: validate it, then run veRL's PPO or SFT trainer.
+
+- rl.mode=ppo: veRL's own validation (`validate_config`, the actor/algorithm dataclasses), rl's checks
+  (DRPO needs whole groups per micro-batch), then veRL's `run_ppo` with a task runner that registers rl's
+  curriculum trainer in its Ray actor. rl's loss and estimators come in through the `verl.plugins` entry point.
+- rl.mode=sft: the `sft` node is merged over veRL's `sft_trainer_engine` config and run by veRL's SFT trainer.
+- rl.dry_run=true: validate and print a summary; nothing starts (used by tests and sweeps).
+W&B runs offline unless WANDB_MODE says otherwise.
+"""
+from __future__ import annotations
+
+import os
+
+import ray
+from hydra import compose
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+GROUP_LOSSES = ("drpo", "disco")
+
+
+def check_groups_whole(cfg: DictConfig) -> None:
+    """DRPO/DisCO settings that keep every group inside one micro-batch; raise naming the fix."""
+    if cfg.algorithm.adv_estimator not in GROUP_LOSSES:
+        return
+    actor, n = cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout.n
+    dp = cfg.trainer.n_gpus_per_node * cfg.trainer.nnodes
+    problems = []
+    if actor.policy_loss.loss_mode != "drpo":
+        problems.append(f"policy_loss.loss_mode must be drpo, got {actor.policy_loss.loss_mode}")
+    if actor.use_dynamic_bsz:
+        problems.append("actor.use_dynamic_bsz must be false (it regroups rows by length)")
+    if actor.shuffle:
+        problems.append("actor.shuffle must be false")
+    if actor.ppo_micro_batch_size_per_gpu is None or actor.ppo_micro_batch_size_per_gpu % n:
+        problems.append(f"actor.ppo_micro_batch_size_per_gpu ({actor.ppo_micro_batch_size_per_gpu}) must be a "
+                        f"multiple of rollout.n ({n})")
+    if actor.ppo_mini_batch_size % dp:
+        problems.append(f"actor.ppo_mini_batch_size ({actor.ppo_mini_batch_size}) must be divisible by the "
+                        f"{dp} GPUs so each rank's mini-batch holds whole groups")
+    if cfg.trainer.v1.trainer_mode != "drtriton_curriculum":
+        problems.append("trainer.v1.trainer_mode must be drtriton_curriculum (it balances whole groups)")
+    if cfg.algorithm.get("rollout_correction") and cfg.algorithm.rollout_correction.get("bypass_mode"):
+        problems.append("algorithm.rollout_correction bypass mode is not supported by the drpo loss")
+    if problems:
+        raise ValueError(f"{cfg.algorithm.adv_estimator} keeps groups whole per micro-batch: " + "; ".join(problems))
+
+
+def validate_ppo(cfg: DictConfig) -> None:
+    """veRL's own config validation plus rl's: raises on the first problem."""
+    from verl.trainer.config import AlgoConfig  # noqa: F401  (the registry of dataclasses _target_ refers to)
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import omega_conf_to_dataclass, validate_config
+
+    import rl.plugin  # noqa: F401  (the driver gets the registrations the entry point gives workers)
+
+    validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    omega_conf_to_dataclass(cfg.algorithm)
+    from verl.trainer.ppo.core_algos import get_adv_estimator_fn, get_policy_loss_fn
+
+    get_adv_estimator_fn(cfg.algorithm.adv_estimator)
+    get_policy_loss_fn(cfg.actor_rollout_ref.actor.policy_loss.loss_mode)
+    check_groups_whole(cfg)
+    instantiate(cfg.curriculum, _convert_="all")
+    instantiate(cfg.rl.reward)
+
+
+def sft_config(cfg: DictConfig) -> DictConfig:
+    """veRL's SFT trainer config with the experiment's `sft` node merged over it."""
+    base = compose(config_name="sft_trainer_engine")
+    # resolved against the rl config first: the experiment's sft node may point at rl.* paths
+    return OmegaConf.merge(base, OmegaConf.to_container(cfg.get("sft") or {}, resolve=True))
+
+
+def validate_sft(sft: DictConfig) -> None:
+    from verl.utils.config import omega_conf_to_dataclass
+
+    for node in ("engine", "optim", "checkpoint"):
+        omega_conf_to_dataclass(sft[node])
+    if not sft.data.train_files:
+        raise ValueError("sft.data.train_files must name a parquet of (prompt, response) pairs")
+
+
+@ray.remote(num_cpus=1)
+class CurriculumTaskRunner:
+    """veRL's V1 task runner, in an actor that has registered rl's curriculum trainer first."""
+
+    def run(self, config):
+        import rl.trainer  # noqa: F401  (registers trainer_mode drtriton_curriculum in this actor)
+        from verl.trainer.main_ppo import TaskRunnerV1
+
+        TaskRunnerV1.__ray_actor_class__().run(config)
+
+
+def run(cfg: DictConfig) -> None:
+    """Entry of `python -m rl`."""
+    os.environ.setdefault("WANDB_MODE", "offline")
+    mode = cfg.rl.mode
+    if mode == "ppo":
+        validate_ppo(cfg)
+        summary = (f"ppo: {cfg.actor_rollout_ref.model.path} adv_estimator={cfg.algorithm.adv_estimator} "
+                   f"loss={cfg.actor_rollout_ref.actor.policy_loss.loss_mode} n={cfg.actor_rollout_ref.rollout.n} "
+                   f"reward={cfg.rl.reward._target_} transform={OmegaConf.select(cfg, 'rl.reward.transform.kind')} "
+                   f"score={cfg.rl.score}")
+        if cfg.rl.dry_run:
+            print(f"[rl] config valid; {summary}")
+            return
+        from verl.trainer.main_ppo import run_ppo
+
+        OmegaConf.resolve(cfg)  # hydra: interpolations only resolve here, not in Ray actors
+        run_ppo(cfg, task_runner_class=CurriculumTaskRunner)
+    elif mode == "sft":
+        sft = sft_config(cfg)
+        validate_sft(sft)
+        if cfg.rl.dry_run:
+            print(f"[rl] config valid; sft: {sft.model.path} on {cfg.rl.sft_pairs}")
+            return
+        from verl.trainer.sft_trainer import run_sft
+
+        from rl.data import sft_messages
+
+        sft_messages(cfg.rl.sft_pairs, sft.data.train_files)
+        run_sft(sft)
+    else:
+        raise ValueError(f"rl.mode must be ppo or sft, got {mode!r}")

@@ -1,0 +1,15 @@
+"""CLI: `python -m search task=PATH strategy=fragments|best_of_n|refine generator=replay|openai|...`."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base=None, config_path=None, config_name="search")
+def main(cfg: DictConfig) -> None:
+    from search.run import run
+
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

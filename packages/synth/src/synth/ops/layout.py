@@ -1,0 +1,227 @@
+"""Layout operators: flatten, unflatten, transpose, permute, unsqueeze, cat, stack."""
+from __future__ import annotations
+
+import math
+
+from synth.ops.base import ALL_RANKS, MAX_RANK, Op, ShapeError, fmt, norm_dim, register
+
+
+class Flatten(Op):
+    """`torch.flatten(x, start_dim)`: dims from `start_dim` to the end become one."""
+
+    name, category = "flatten", "layout"
+
+    def rank_options(self, r0):
+        return tuple(range(1, r0)) if r0 in ALL_RANKS else ()
+
+    def sample_params(self, rng, in_ranks, out_rank, safe, fresh=()):
+        return {"start_dim": out_rank - 1}
+
+    def infer(self, in_shapes, params):
+        (x,) = in_shapes
+        s = norm_dim(params["start_dim"], len(x))
+        return tuple(x[:s]) + (math.prod(x[s:]),)
+
+    def constrain(self, ctx, params):
+        x, out = ctx.ins[0], ctx.out
+        s = params["start_dim"]
+        for a, b in zip(x[:s], out[:s]):
+            ctx.p.equal(a, b)
+        ctx.p.product(out[s], x[s:])
+
+    def flops(self, in_shapes, out_shape, params):
+        return 0
+
+    def forward_expr(self, args, params, attr):
+        return f"torch.flatten({args[0]}, {params['start_dim']})"
+
+
+class Unflatten(Op):
+    """`x.unflatten(dim, (a, b))`: dim `dim` of size a*b becomes two dims."""
+
+    name, category = "unflatten", "layout"
+
+    def rank_options(self, r0):
+        return (r0 + 1,) if r0 in ALL_RANKS and r0 < MAX_RANK else ()
+
+    def sample_params(self, rng, in_ranks, out_rank, safe, fresh=()):
+        return {"dim": rng.randrange(in_ranks[0])}
+
+    def size_params(self, in_shapes, out_shape, params):
+        d = params["dim"]
+        return {"sizes": [out_shape[d], out_shape[d + 1]]}
+
+    def infer(self, in_shapes, params):
+        (x,) = in_shapes
+        d = norm_dim(params["dim"], len(x))
+        a, b = params["sizes"]
+        if a * b != x[d]:
+            raise ShapeError(f"unflatten: {x[d]} is not {a} * {b}")
+        return tuple(x[:d]) + (a, b) + tuple(x[d + 1:])
+
+    def constrain(self, ctx, params):
+        x, out = ctx.ins[0], ctx.out
+        d = params["dim"]
+        for a, b in zip(x[:d], out[:d]):
+            ctx.p.equal(a, b)
+        for a, b in zip(x[d + 1:], out[d + 2:]):
+            ctx.p.equal(a, b)
+        ctx.p.product(x[d], [out[d], out[d + 1]])
+
+    def flops(self, in_shapes, out_shape, params):
+        return 0
+
+    def forward_expr(self, args, params, attr):
+        return f"{args[0]}.unflatten({params['dim']}, {fmt(tuple(params['sizes']))})"
+
+
+class Permute(Op):
+    """`x.transpose(d0, d1)` (name "transpose", params dim0/dim1) or `x.permute(*dims)` (name "permute")."""
+
+    category = "layout"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def rank_options(self, r0):
+        return (r0,) if r0 in ALL_RANKS and r0 >= 2 else ()
+
+    def _perm(self, params, rank):
+        if self.name == "transpose":
+            a, b = norm_dim(params["dim0"], rank), norm_dim(params["dim1"], rank)
+            perm = list(range(rank))
+            perm[a], perm[b] = perm[b], perm[a]
+            return perm
+        perm = [norm_dim(d, rank) for d in params["dims"]]
+        if sorted(perm) != list(range(rank)):
+            raise ShapeError(f"permute dims {params['dims']} are not a permutation of rank {rank}")
+        return perm
+
+    def sample_params(self, rng, in_ranks, out_rank, safe, fresh=()):
+        r = in_ranks[0]
+        if self.name == "transpose":
+            a, b = sorted(rng.sample(range(r), 2))
+            return {"dim0": a, "dim1": b}
+        perm = list(range(r))
+        while perm == sorted(perm):
+            rng.shuffle(perm)
+        return {"dims": perm}
+
+    def infer(self, in_shapes, params):
+        (x,) = in_shapes
+        return tuple(x[i] for i in self._perm(params, len(x)))
+
+    def constrain(self, ctx, params):
+        x = ctx.ins[0]
+        for o, i in zip(ctx.out, self._perm(params, len(x))):
+            ctx.p.equal(o, x[i])
+
+    def flops(self, in_shapes, out_shape, params):
+        return 0
+
+    def forward_expr(self, args, params, attr):
+        if self.name == "transpose":
+            return f"{args[0]}.transpose({params['dim0']}, {params['dim1']})"
+        return f"{args[0]}.permute({', '.join(map(str, params['dims']))})"
+
+
+class Unsqueeze(Op):
+    name, category = "unsqueeze", "layout"
+
+    def rank_options(self, r0):
+        return (r0 + 1,) if r0 in ALL_RANKS and r0 < MAX_RANK else ()
+
+    def sample_params(self, rng, in_ranks, out_rank, safe, fresh=()):
+        return {"dim": rng.randrange(in_ranks[0] + 1)}
+
+    def infer(self, in_shapes, params):
+        (x,) = in_shapes
+        d = norm_dim(params["dim"], len(x) + 1)
+        return tuple(x[:d]) + (1,) + tuple(x[d:])
+
+    def constrain(self, ctx, params):
+        x, out = ctx.ins[0], ctx.out
+        d = params["dim"]
+        ctx.p.fix(out[d], 1)
+        for a, b in zip(x, out[:d] + out[d + 1:]):
+            ctx.p.equal(a, b)
+
+    def flops(self, in_shapes, out_shape, params):
+        return 0
+
+    def forward_expr(self, args, params, attr):
+        return f"{args[0]}.unsqueeze({params['dim']})"
+
+
+class Cat(Op):
+    """`torch.cat([a, b], dim)`: equal ranks, equal sizes except along `dim`."""
+
+    name, arity, category = "cat", 2, "layout"
+
+    def rank_options(self, r0):
+        return (r0,) if r0 in ALL_RANKS else ()
+
+    def side_ranks(self, r0, slot):
+        return (r0,)
+
+    def sample_params(self, rng, in_ranks, out_rank, safe, fresh=()):
+        return {"dim": rng.randrange(in_ranks[0])}
+
+    def infer(self, in_shapes, params):
+        a, b = in_shapes
+        d = norm_dim(params["dim"], len(a))
+        if len(a) != len(b) or any(x != y for i, (x, y) in enumerate(zip(a, b)) if i != d):
+            raise ShapeError(f"cat along {d}: shapes {tuple(a)} and {tuple(b)} differ elsewhere")
+        return tuple(a[i] + b[i] if i == d else a[i] for i in range(len(a)))
+
+    def constrain(self, ctx, params):
+        a, b = ctx.ins
+        d = params["dim"]
+        for i, (x, y, o) in enumerate(zip(a, b, ctx.out)):
+            if i == d:
+                ctx.p.linear({o: 1, x: -1, y: -1})
+            else:
+                ctx.p.equal(x, y)
+                ctx.p.equal(x, o)
+        ctx.flops(1, [ctx.numel_out])
+
+    def forward_expr(self, args, params, attr):
+        return f"torch.cat([{args[0]}, {args[1]}], dim={params['dim']})"
+
+
+class Stack(Op):
+    """`torch.stack([a, b], dim)`: equal shapes, a new dim of size 2."""
+
+    name, arity, category = "stack", 2, "layout"
+
+    def rank_options(self, r0):
+        return (r0 + 1,) if r0 in ALL_RANKS and r0 < MAX_RANK else ()
+
+    def side_ranks(self, r0, slot):
+        return (r0,)
+
+    def sample_params(self, rng, in_ranks, out_rank, safe, fresh=()):
+        return {"dim": rng.randrange(in_ranks[0] + 1)}
+
+    def infer(self, in_shapes, params):
+        a, b = in_shapes
+        if tuple(a) != tuple(b):
+            raise ShapeError(f"stack: shapes {tuple(a)} and {tuple(b)} differ")
+        d = norm_dim(params["dim"], len(a) + 1)
+        return tuple(a[:d]) + (2,) + tuple(a[d:])
+
+    def constrain(self, ctx, params):
+        a, b = ctx.ins
+        d = params["dim"]
+        ctx.p.fix(ctx.out[d], 2)
+        for x, y, o in zip(a, b, ctx.out[:d] + ctx.out[d + 1:]):
+            ctx.p.equal(x, y)
+            ctx.p.equal(x, o)
+        ctx.flops(1, [ctx.numel_out])
+
+    def forward_expr(self, args, params, attr):
+        return f"torch.stack([{args[0]}, {args[1]}], dim={params['dim']})"
+
+
+for _op in [Flatten(), Unflatten(), Permute("transpose"), Permute("permute"), Unsqueeze(), Cat(), Stack()]:
+    register(_op)
