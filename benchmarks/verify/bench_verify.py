@@ -86,8 +86,11 @@ def main() -> None:
         runs = []
         for _ in range(2):
             with Verifier(VerifyConfig(compile_baseline=True), workers_per_gpu=args.workers_per_gpu, cache=False) as v:
-                runs.append(v.verify_many(scaled))
+                runs.append(v.verify_many(scaled, return_exceptions=True))
         for (t, _), a, b in zip(pairs, *runs):
+            if isinstance(a, Exception) or isinstance(b, Exception):
+                rows.append({"task": t.id, "error": str(a if isinstance(a, Exception) else b)[:200]})
+                continue
             if not (a.timed and b.timed):
                 rows.append({"task": t.id, "error": f"{a.error_class or ''} {b.error_class or ''}"})
                 continue

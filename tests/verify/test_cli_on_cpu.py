@@ -7,6 +7,8 @@ import sys
 from verify.fixtures import ADVERSARIAL_DIR, CANDIDATES_DIR, TASKS_DIR
 
 ENV = {**os.environ, "TRITON_INTERPRET": "1"}
+BROKEN_TASK = ("import torch\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        return x\n"
+               "def get_inputs():\n    raise RuntimeError('boom')\ndef get_init_inputs():\n    return []\n")
 
 
 def cli(*args, cwd):
@@ -26,8 +28,7 @@ def test_accepted_rejected_and_bad_input(tmp_path):
     missing = cli(f"task={tmp_path / 'nope.py'}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", cwd=tmp_path)
     assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
     broken = tmp_path / "broken.py"
-    broken.write_text("import torch\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        return x\n"
-                      "def get_inputs():\n    raise RuntimeError('boom')\ndef get_init_inputs():\n    return []\n")
+    broken.write_text(BROKEN_TASK)
     runs_not = cli(f"task={broken}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", cwd=tmp_path)
     assert runs_not.returncode == 2 and "does not run" in runs_not.stderr
     typo = cli(f"task={task}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", "verify.trails=3", cwd=tmp_path)
@@ -41,9 +42,12 @@ def test_batch_folder_writes_jsonl(tmp_path):
         (tmp_path / "tasks" / f"{name}.py").write_text((TASKS_DIR / f"{name}.py").read_text())
         (tmp_path / "candidates" / f"{name}.py").write_text((CANDIDATES_DIR / f"{name}.py").read_text())
     (tmp_path / "candidates" / "swish_residual__hack.py").write_text("no code here")
+    (tmp_path / "tasks" / "broken.py").write_text(BROKEN_TASK)  # a task that does not run spoils only its row
+    (tmp_path / "candidates" / "broken.py").write_text((CANDIDATES_DIR / "relu_scale_bias.py").read_text())
     out = tmp_path / "out.jsonl"
     run = cli(f"batch={tmp_path}", f"out={out}", cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     rows = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert rows["relu_scale_bias"]["accepted"] and rows["swish_residual"]["accepted"]
     assert rows["swish_residual__hack"]["error_class"] == "no_code_block"
+    assert not rows["broken"]["accepted"] and "does not run" in rows["broken"]["error"]

@@ -100,11 +100,12 @@ def _write_rows(path: str | None, rows: list[dict]) -> None:
 def run_batch(cfg: DictConfig) -> int:
     pairs = batch_pairs(cfg.batch)
     with make_verifier(cfg) as verifier:
-        verdicts = verifier.verify_many([(t, c) for _, t, c in pairs], progress=True)
-    rows = [{"name": n, **v.to_dict()} for (n, _, _), v in zip(pairs, verdicts)]
+        verdicts = verifier.verify_many([(t, c) for _, t, c in pairs], progress=True, return_exceptions=True)
+    rows = [{"name": n, "task_id": t.id, "accepted": False, "error": f"bad task: {v}"} if isinstance(v, TaskError)
+            else {"name": n, **v.to_dict()} for (n, t, _), v in zip(pairs, verdicts)]
     for row in rows:
-        print(f"{row['name']:32s} {'ACCEPTED' if row['accepted'] else 'rejected'} "
-              f"{row['stage'] or ''} {row['error_class'] or ''}")
+        status = "ACCEPTED" if row["accepted"] else row.get("error") or f"rejected {row['stage']} {row['error_class']}"
+        print(f"{row['name']:32s} {status}")
     _write_rows(cfg.out, rows)
     return EXIT_ACCEPTED
 

@@ -138,8 +138,10 @@ class Verifier:
             self._cache.put(key, v)
         return v
 
-    def verify_many(self, pairs, progress: bool = False, desc: str = "verify") -> list[Verdict]:
-        """Verify many (task, text) pairs in parallel; results in input order."""
+    def verify_many(self, pairs, progress: bool = False, desc: str = "verify",
+                    return_exceptions: bool = False) -> list:
+        """Verify many (task, text) pairs in parallel; results in input order. A task that does not run
+        raises TaskError, or with `return_exceptions` takes the TaskError's place in the list."""
         pairs = list(pairs)
         futures = [self._pool.submit(self.verify, t, c) for t, c in pairs]
         if progress:
@@ -147,6 +149,8 @@ class Verifier:
 
             for f in tqdm(futures, desc=desc, unit="cand"):
                 f.exception()
+        if return_exceptions:
+            return [f.exception() if isinstance(f.exception(), TaskError) else f.result() for f in futures]
         return [f.result() for f in futures]
 
     async def verify_async(self, task: Task, text: str) -> Verdict:
