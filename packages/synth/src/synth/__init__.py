@@ -27,6 +27,10 @@ Public API (everything else is internal):
 
 * `synth.prompts.PromptTemplate`: the system + user messages asking for a Triton `ModelNew`.
 
+* `synth.teacher.lower(graph) -> str`: the reference Triton lowering of a graph (a candidate program,
+  no model needed); raises `synth.teacher.Unsupported(op, reason)` for operators it does not cover,
+  with the reasons in `synth.teacher.UNSUPPORTED`.
+
 * `synth.sampler.Sampler`, `synth.generate.make_program(sampler, validator, seed, level, index)`,
   `synth.validate.Validator`, the CSP language `synth.csp`, and the solvers in `synth.solvers`
   (config group `solver`: fast, cpsat, pulp).

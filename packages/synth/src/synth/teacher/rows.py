@@ -1,0 +1,80 @@
+"""Row kernels: reductions, softmax-like ops and norms over the last dim, BLOCK_M rows per program.
+
+The caller makes the reduced dims the trailing ones and the input a contiguous (n_rows, n_cols) matrix;
+each kernel loads a [BLOCK_M, BLOCK_N] tile (the whole row: BLOCK_N is the next power of two of n_cols),
+reduces along axis 1 and writes either one value per row (`reduces`) or a whole row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RowOp:
+    """`fill`: value of masked lanes; `body`: lines computing `y` from the fp32 tile `x` (and `mask`);
+    `reduces`: one output per row; `affine`: weight (and bias) of a norm module; `comment`: kernel comment."""
+
+    fill: str
+    body: tuple[str, ...]
+    reduces: bool
+    comment: str
+    affine: tuple[str, ...] = ()
+
+
+_MAX = "m = tl.max(x, axis=1, keep_dims=True)"
+_MEAN = "mean = tl.sum(x, axis=1, keep_dims=True) / n_cols"
+_CENTRED = "d = tl.where(mask, x - mean, 0.0)"
+_LSE = "lse = m + tl.log(tl.sum(tl.exp(x - m), axis=1, keep_dims=True))"
+_SUMSQ = "ss = tl.sum(x * x, axis=1, keep_dims=True)"
+_VAR = "var = tl.sum(d * d, axis=1, keep_dims=True)"
+
+ROW_OPS: dict[str, RowOp] = {
+    "sum": RowOp("0.0", ("y = tl.sum(x, axis=1, keep_dims=True)",), True, "row sums"),
+    "mean": RowOp("0.0", ("y = tl.sum(x, axis=1, keep_dims=True) / n_cols",), True, "row means"),
+    "amax": RowOp('-float("inf")', ("y = tl.max(x, axis=1, keep_dims=True)",), True, "row maxima"),
+    "amin": RowOp('float("inf")', ("y = tl.min(x, axis=1, keep_dims=True)",), True, "row minima"),
+    "logsumexp": RowOp('-float("inf")', (_MAX, _LSE, "y = lse"),
+                       True, "row logsumexp, shifted by the row max for stability"),
+    "std": RowOp("0.0", (_MEAN, _CENTRED, _VAR, "y = tl.sqrt(var / (n_cols - 1))"),
+                 True, "row standard deviations (unbiased, two passes over the tile in registers)"),
+    "norm": RowOp("0.0", (_SUMSQ, "y = tl.sqrt(ss)"), True, "row L2 norms"),
+    "softmax": RowOp('-float("inf")', (_MAX, "e = tl.exp(x - m)",
+                                       "y = e / tl.sum(e, axis=1, keep_dims=True)"),
+                     False, "row softmax, shifted by the row max for stability"),
+    "log_softmax": RowOp('-float("inf")', (_MAX, _LSE, "y = x - lse"),
+                         False, "row log-softmax: x - max - log(sum(exp(x - max)))"),
+    "normalize": RowOp("0.0", (_SUMSQ, "y = x / tl.maximum(tl.sqrt(ss), 1e-12)"),
+                       False, "rows divided by their L2 norm (at least 1e-12)"),
+    "cumsum": RowOp("0.0", ("y = tl.cumsum(x, axis=1)",), False, "running sums along each row"),
+    "layer_norm": RowOp("0.0", (_MEAN, _CENTRED, _VAR, "y = d / tl.sqrt(var / n_cols + eps) * w + b"), False,
+                        "layer norm of each row: (x - mean) / sqrt(var + eps) * weight + bias", ("w", "b")),
+    "rms_norm": RowOp("0.0", (_SUMSQ, "y = x / tl.sqrt(ss / n_cols + eps) * w"),
+                      False, "RMS norm of each row: x / sqrt(mean(x^2) + eps) * weight", ("w",)),
+}
+
+
+def row_kernel(name: str, op: str) -> str:
+    """Source of the `@triton.jit` row kernel `name` for row operator `op`."""
+    spec = ROW_OPS[op]
+    args = ["x_ptr"] + [f"{a}_ptr" for a in spec.affine] + ["out_ptr", "n_rows", "n_cols"]
+    if spec.affine:
+        args.append("eps")
+    lines = [
+        "@triton.jit",
+        f"def {name}({', '.join(args)}, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):",
+        f"    # {spec.comment}; BLOCK_M rows per program",
+        "    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)[:, None]",
+        "    cols = tl.arange(0, BLOCK_N)[None, :]",
+        "    row_mask = rows < n_rows",
+        "    mask = row_mask & (cols < n_cols)",
+        f"    x = tl.load(x_ptr + rows * n_cols + cols, mask=mask, other={spec.fill}).to(tl.float32)",
+    ]
+    for a in spec.affine:
+        lines.append(f"    {a} = tl.load({a}_ptr + cols, mask=cols < n_cols, other=0.0).to(tl.float32)")
+    lines += [f"    {line}" for line in spec.body]
+    if spec.reduces:
+        lines.append("    tl.store(out_ptr + rows, y.to(out_ptr.dtype.element_ty), mask=row_mask)")
+    else:
+        lines.append("    tl.store(out_ptr + rows * n_cols + cols, y.to(out_ptr.dtype.element_ty), "
+                     "mask=mask)")
+    return "\n".join(lines)
