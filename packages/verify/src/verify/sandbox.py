@@ -49,6 +49,13 @@ def _tail(path: str) -> str:
         return ""
 
 
+def _died(code: int, log_path: str) -> Outcome:
+    """The verdict-less end of a worker that exited with `code` (negative: killed by that signal)."""
+    why = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+    tail = _tail(log_path)
+    return Outcome("crash", message=f"worker process died ({why}) without a verdict" + (f": {tail}" if tail else ""))
+
+
 class Sandbox:
     """Owns a worker server. `persistent=False`: a fresh forked process per job (the zygote).
     `persistent=True`: one long-lived process runs jobs in turn and is replaced whenever it retires
@@ -130,11 +137,7 @@ class Sandbox:
                 if self._proc.poll() is not None and job_id not in self._status:
                     if os.path.exists(result_path):
                         break
-                    code = self._proc.returncode
-                    why = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-                    tail = _tail(log_path)
-                    return Outcome("crash", message=f"worker process died ({why}) without a verdict"
-                                   + (f": {tail}" if tail else ""))
+                    return _died(self._proc.returncode, log_path)
                 pid = self._pids.get(job_id)
                 if pid is None:
                     continue
@@ -148,10 +151,7 @@ class Sandbox:
                 with open(result_path, "rb") as f:
                     status, result, message = pickle.load(f)
                 return Outcome(status, result, message)
-            code = self._status[job_id]
-            why = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-            tail = _tail(log_path)
-            return Outcome("crash", message=f"worker process died ({why}) without a verdict" + (f": {tail}" if tail else ""))
+            return _died(self._status[job_id], log_path)
         finally:
             self._events.pop(job_id, None)
             self._pids.pop(job_id, None)

@@ -199,11 +199,8 @@ def _linear(constraint, lo, hi):
             rest_min = minsum - c * hi[v]
             new_lo = -(rest_min // c)
             new_hi = (maxsum - c * lo[v]) // (-c) if sense == "==" else hi[v]
-        if new_lo > lo[v] or new_hi < hi[v]:
-            lo[v], hi[v] = max(lo[v], new_lo), min(hi[v], new_hi)
-            if lo[v] > hi[v]:
-                return None
-            changed.append(v)
+        if not _tighten(v, new_lo, new_hi, lo, hi, changed):
+            return None
     return changed
 
 
@@ -215,18 +212,22 @@ def _product(constraint, lo, hi):
         plo *= lo[f]
         phi *= hi[f]
     changed = []
-    if plo > lo[z] or phi < hi[z]:
-        lo[z], hi[z] = max(lo[z], plo), min(hi[z], phi)
-        if lo[z] > hi[z]:
-            return None
-        changed.append(z)
+    if not _tighten(z, plo, phi, lo, hi, changed):
+        return None
     for f in factors:
         others_lo, others_hi = plo // lo[f], phi // hi[f]
         new_lo = -(-lo[z] // others_hi)
         new_hi = hi[z] // others_lo
-        if new_lo > lo[f] or new_hi < hi[f]:
-            lo[f], hi[f] = max(lo[f], new_lo), min(hi[f], new_hi)
-            if lo[f] > hi[f]:
-                return None
-            changed.append(f)
+        if not _tighten(f, new_lo, new_hi, lo, hi, changed):
+            return None
     return changed
+
+
+def _tighten(v, new_lo, new_hi, lo, hi, changed) -> bool:
+    """Narrow v's bounds to [new_lo, new_hi], noting v in `changed` if they moved; False if empty."""
+    if new_lo > lo[v] or new_hi < hi[v]:
+        lo[v], hi[v] = max(lo[v], new_lo), min(hi[v], new_hi)
+        if lo[v] > hi[v]:
+            return False
+        changed.append(v)
+    return True
