@@ -34,6 +34,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--scale", type=int, default=4,
                     help="multiply the fixtures' batch-like sizes by this for the repeatability/baseline phase")
+    ap.add_argument("--no-compile-baseline", action="store_true",
+                    help="skip the torch.compile baseline in the repeatability phase (saves its compile time)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -64,6 +66,7 @@ def main() -> None:
         t0 = time.perf_counter()
         steady = v.verify_many(steady_pairs, progress=True, desc="steady")
         wall = time.perf_counter() - t0
+        res["worker_starts"] = v.worker_starts()  # kept workers: stays at `workers` unless one retired
     n_dev = max(1, torch.cuda.device_count()) if gpu else 1
     res["steady_candidates"] = len(steady_pairs)
     res["steady_wall_s"] = wall
@@ -85,7 +88,7 @@ def main() -> None:
         scaled = [(replace(t, code=scale_sizes(t.code, args.scale)), c) for t, c in pairs]
         runs = []
         for _ in range(2):
-            with Verifier(VerifyConfig(compile_baseline=True), workers_per_gpu=args.workers_per_gpu, cache=False) as v:
+            with Verifier(VerifyConfig(compile_baseline=not args.no_compile_baseline), workers_per_gpu=args.workers_per_gpu, cache=False) as v:
                 runs.append(v.verify_many(scaled, return_exceptions=True))
         for (t, _), a, b in zip(pairs, *runs):
             if isinstance(a, Exception) or isinstance(b, Exception):
@@ -96,7 +99,7 @@ def main() -> None:
                 continue
             diff = abs(a.candidate.median_ms - b.candidate.median_ms) / a.candidate.median_ms
             rows.append({"task": t.id, "cand_ms_run1": a.candidate.median_ms, "cand_ms_run2": b.candidate.median_ms,
-                         "cand_iqr_ms": a.candidate.iqr_ms, "repeat_diff": diff,
+                         "cand_iqr_ms": a.candidate.iqr_ms, "repeat_diff": diff, "cand_host_ms": a.candidate.host_ms,
                          "eager_ms": a.eager.median_ms, "compile_ms": a.compiled.median_ms if a.compiled else None,
                          "speedup_eager": a.speedup_eager, "speedup_compile": a.speedup_compile,
                          "eager_repeat_diff": abs(a.eager.median_ms - b.eager.median_ms) / a.eager.median_ms})
@@ -131,7 +134,7 @@ def main() -> None:
     print("steady median phases (s): " + ", ".join(f"{k} {v:.3f}" for k, v in res["steady_phase_median_s"].items()))
     print(f"steady: {len(steady_pairs)} candidates in {wall:.1f} s = {res['steady_cand_per_s']:.2f} cand/s "
           f"({res['steady_cand_per_s_per_device']:.2f} per {'GPU' if gpu else 'CPU machine'}), "
-          f"{res['steady_accepted']} accepted")
+          f"{res['steady_accepted']} accepted, {res['worker_starts']} worker processes started for {res['workers']} slots")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from verify.fixtures import adversarial_cases, fixture_pairs
 
 @pytest.fixture(scope="session")
 def verifier():
-    with Verifier(VerifyConfig(timeout_s=60), workers=2) as v:
+    with Verifier(VerifyConfig(timeout_s=60, gpu_hold_limit_s=20), workers=2) as v:
         yield v
 
 

@@ -35,3 +35,54 @@ def test_shared_coexist_and_exclusive_waits(tmp_path):
     assert started[2].wait(10)
     for p in procs:
         p.join(10)
+
+
+SLEEPY_TASK = """
+import time
+import torch
+import torch.nn as nn
+
+class Model(nn.Module):
+    def forward(self, x):
+        time.sleep(SECONDS)
+        return x + 1
+
+def get_inputs():
+    return [torch.randn(4)]
+
+def get_init_inputs():
+    return []
+"""
+
+
+def _reference(box, tmp_path, seconds, **kw):
+    from verify import VerifyConfig
+
+    job = {"code": SLEEPY_TASK.replace("SECONDS", str(seconds)), "variants": [], "device": "cpu",
+           "config": VerifyConfig(trials=1).to_dict(), "out_path": str(tmp_path / f"ref_{seconds}.pt")}
+    return box.run_job("reference", job, mem_cap_gb=8, lock_path=str(tmp_path / "dev.lock"), **kw)
+
+
+def test_lock_waits_do_not_count_and_long_holds_are_stopped(tmp_path):
+    from verify.sandbox import Sandbox
+
+    box = Sandbox(interpret=True, workdir=str(tmp_path))
+    try:
+        assert _reference(box, tmp_path, 0, timeout_s=120).status == "ok"  # the zygote is up
+        # a job that waits 3 s for the device, then runs briefly, is not timed out by a 2 s timeout
+        with GpuLock(str(tmp_path / "dev.lock")).exclusive():
+            import threading
+
+            result = {}
+            t = threading.Thread(target=lambda: result.update(out=_reference(box, tmp_path, 0, timeout_s=2)))
+            t.start()
+            time.sleep(3)
+        t.join(60)
+        assert result["out"].status == "ok", result["out"].message
+        # a job that holds the device longer than the hold limit is stopped, well before its timeout
+        t0 = time.monotonic()
+        out = _reference(box, tmp_path, 30, timeout_s=120, hold_limit_s=1.5)
+        assert out.status == "timeout" and "held the device" in out.message
+        assert time.monotonic() - t0 < 15
+    finally:
+        box.close()

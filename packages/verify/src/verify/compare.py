@@ -1,4 +1,7 @@
-"""Compare a candidate's output with the reference's: structure, shape, dtype, NaN/Inf, tolerance."""
+"""Compare a candidate's output with the reference's: structure, shape, dtype, NaN/Inf, tolerance.
+
+The arithmetic runs where the output lives (the GPU in GPU mode), in float64; only scalars reach the host.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,7 +41,7 @@ def compare(out, ref, atol: dict, rtol: dict) -> Comparison:
             return Comparison(False, "shape_mismatch", f"{where}shape {tuple(o.shape)}, expected {tuple(r.shape)}")
         if o.dtype != r.dtype:
             return Comparison(False, "dtype_mismatch", f"{where}dtype {o.dtype}, expected {r.dtype}")
-        o, r = o.detach().to("cpu"), r.detach().to("cpu")
+        o, r = o.detach(), r.detach().to(o.device)  # on the candidate's device: only scalars come back
         if not (r.is_floating_point() or r.is_complex()):
             if not torch.equal(o, r):
                 n = int((o != r).sum())

@@ -57,6 +57,9 @@ class VerifyConfig:
     peak_bandwidth_gbps: float = 3350.0
     # seconds a single verification may take (reference and candidate each) before it is a timeout
     timeout_s: float = 120.0
+    # GPU only: seconds one forward (or the timing) may hold the device before the job is a timeout; a
+    # hanging candidate would otherwise stall every worker on its GPU for the whole timeout_s
+    gpu_hold_limit_s: float = 60.0
     # host memory cap per worker process, GiB (address-space limit on CPU, RSS watchdog everywhere)
     mem_cap_gb: float = 8.0
     # GPU memory cap per worker process, GiB; null = an equal share of 90% of the card per worker

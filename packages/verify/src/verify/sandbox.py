@@ -20,6 +20,8 @@ import uuid
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from verify.gpulock import read_status
+
 
 @dataclass
 class Outcome:
@@ -67,6 +69,8 @@ class Sandbox:
         self.max_jobs = max_jobs
         self.dir = tempfile.mkdtemp(prefix="drt_sandbox_", dir=workdir)
         self._retiring = False
+        # worker server processes started so far (a kept worker that never retires stays at 1)
+        self.starts = 0
         self._send_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._proc = None
@@ -85,6 +89,7 @@ class Sandbox:
             if self._proc is not None and self._proc.poll() is None:
                 return
             self._retiring = False
+            self.starts += 1
             req_r, req_w = os.pipe()
             resp_r, resp_w = os.pipe()
             env = {**os.environ, "TRITON_INTERPRET": "1" if self.interpret else "0", "PYTHONUNBUFFERED": "1"}
@@ -116,17 +121,23 @@ class Sandbox:
                 ev.set()
 
     def run_job(self, kind: str, job: dict, *, timeout_s: float, mem_cap_gb: float,
-                gpu_mem_gb: float | None = None, lock_path: str | None = None) -> Outcome:
-        """Run `worker.<kind>_job(job)` in a fresh worker process and wait for it."""
+                gpu_mem_gb: float | None = None, lock_path: str | None = None,
+                hold_limit_s: float | None = None) -> Outcome:
+        """Run `worker.<kind>_job(job)` in a worker process and wait for it.
+
+        Time spent waiting for the device lock does not count against `timeout_s`; holding the lock
+        for more than `hold_limit_s` at a stretch (one forward, or the timing) ends the job as a timeout.
+        """
         self._ensure()
         job_id = uuid.uuid4().hex
         result_path = os.path.join(self.dir, f"{job_id}.pkl")
         log_path = os.path.join(self.dir, f"{job_id}.log")
+        status_path = os.path.join(self.dir, f"{job_id}.lock")
         ev = self._events[job_id] = threading.Event()
         cap = int(mem_cap_gb * 2**30)
         msg = {"job_id": job_id, "kind": kind, "job": job, "result_path": result_path, "log_path": log_path,
                "as_cap": cap if self.interpret else 0, "gpu_mem": int(gpu_mem_gb * 2**30) if gpu_mem_gb else 0,
-               "lock_path": lock_path}
+               "lock_path": lock_path, "lock_status_path": status_path if lock_path else None}
         try:
             with self._send_lock:
                 self._req.send(msg)
@@ -141,9 +152,14 @@ class Sandbox:
                 pid = self._pids.get(job_id)
                 if pid is None:
                     continue
-                if time.monotonic() > deadline:
+                state, since, waited = read_status(status_path) if lock_path else ("idle", 0.0, 0.0)
+                if time.monotonic() > deadline + waited + (time.time() - since if state == "wait" else 0.0):
                     self._kill(pid, job_id)
                     return Outcome("timeout", message=f"no answer within {timeout_s:g} s (infinite loop or hang?)")
+                if hold_limit_s and state == "hold" and time.time() - since > hold_limit_s:
+                    self._kill(pid, job_id)
+                    return Outcome("timeout", message=f"one forward (or the timing) held the device for more than "
+                                   f"{hold_limit_s:g} s (infinite loop or hang?)")
                 if _rss_bytes(pid) > cap:
                     self._kill(pid, job_id)
                     return Outcome("out_of_memory", message=f"worker exceeded the host memory cap of {mem_cap_gb:g} GiB")
@@ -156,7 +172,7 @@ class Sandbox:
             self._events.pop(job_id, None)
             self._pids.pop(job_id, None)
             self._status.pop(job_id, None)
-            for p in (result_path, log_path):
+            for p in (result_path, log_path, status_path):
                 try:
                     os.unlink(p)
                 except OSError:

@@ -3,11 +3,19 @@
 Each timed call: write the flush buffer (evicts L2), record a start event, call, make the current
 stream wait for every stream the candidate launched kernels on, record the end event. Warm-up calls
 are excluded; the number of timed calls adapts to the callable's speed within [min_reps, max_reps].
-The event methods and the synchronize function are bound at import, before any candidate code runs.
+
+The queue is kept full (as nvbench does): before each chunk of calls the GPU gets a spin kernel long
+enough for the CPU to enqueue the whole chunk, so the events measure device time alone, not the CPU's
+launch overhead or its scheduling jitter (which made microsecond kernels unrepeatable). Host work that
+depends on the inputs is still inside the measurement: it must first wait for the data (a sync after
+the start event), and the GPU sits idle, between the events, until the host is done. The CPU time per
+call is reported beside (`Timing.host_ms`). The event methods and the synchronize function are bound at
+import, before any candidate code runs.
 """
 from __future__ import annotations
 
 import statistics
+import time
 
 import torch
 
@@ -16,6 +24,13 @@ from verify.verdict import Timing
 
 _Event = torch.cuda.Event
 _synchronize = torch.cuda.synchronize
+_spin = torch.cuda._sleep
+_clock = time.perf_counter
+_CHUNK = 16
+_MAX_AHEAD_MS = 25.0
+_HOST_BATCH = 5
+_cycles_per_ms: dict[int, float] = {}
+_flush_ms: dict[tuple, float] = {}
 
 
 def _side_streams() -> list:
@@ -29,37 +44,87 @@ def _join(streams) -> None:
         current.wait_stream(s)
 
 
+def spin_cycles_per_ms() -> float:
+    """Clock cycles the spin kernel burns per millisecond on this device (measured once per process)."""
+    dev = torch.cuda.current_device()
+    if dev not in _cycles_per_ms:
+        start, end = _Event(enable_timing=True), _Event(enable_timing=True)
+        _spin(1_000_000)  # wakes the clocks up
+        start.record()
+        _spin(2_000_000)
+        end.record()
+        _synchronize()
+        _cycles_per_ms[dev] = 2_000_000 / max(start.elapsed_time(end), 1e-3)
+    return _cycles_per_ms[dev]
+
+
+def flush_ms(flush: torch.Tensor) -> float:
+    """Device time of one L2 flush (measured once per process and buffer size)."""
+    key = (torch.cuda.current_device(), flush.numel())
+    if key not in _flush_ms:
+        start, end = _Event(enable_timing=True), _Event(enable_timing=True)
+        flush.fill_(1)
+        start.record()
+        for i in range(5):
+            flush.fill_(i)
+        end.record()
+        _synchronize()
+        _flush_ms[key] = start.elapsed_time(end) / 5
+    return _flush_ms[key]
+
+
+def _host_ms_per_call(fn, args) -> float:
+    """CPU milliseconds per call: batches of calls enqueued back to back (the GPU catches up after each)."""
+    per_call = []
+    for _ in range(3):
+        t0 = _clock()
+        for _ in range(_HOST_BATCH):
+            fn(*args)
+        per_call.append((_clock() - t0) * 1e3 / _HOST_BATCH)
+        _synchronize()
+    return statistics.median(per_call)
+
+
 def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget_ms: float,
                   flush: torch.Tensor) -> Timing:
-    """Median and spread of `fn(*args)` in milliseconds."""
+    """Median device time and spread of `fn(*args)` in milliseconds, plus its host time per call."""
     TRACKER.reset("count")
+    cycles_per_ms = spin_cycles_per_ms()
     with torch.no_grad():
         for _ in range(warmup):
             fn(*args)
         _synchronize()
+        streams = _side_streams()
+        TRACKER.reset("off")  # the wrapper's bookkeeping must not be timed
+        host_ms = _host_ms_per_call(fn, args)
         probe_start, probe_end = _Event(enable_timing=True), _Event(enable_timing=True)
         probe_start.record()
         fn(*args)
-        _join(_side_streams())
+        _join(streams)
         probe_end.record()
         _synchronize()
         est = max(probe_start.elapsed_time(probe_end), 1e-3)
         reps = int(min(max_reps, max(min_reps, budget_ms / est)))
-        streams = _side_streams()
-        TRACKER.reset("off")  # the wrapper's bookkeeping must not be timed
         starts = [_Event(enable_timing=True) for _ in range(reps)]
         ends = [_Event(enable_timing=True) for _ in range(reps)]
-        for i in range(reps):
-            flush.fill_(i & 0xFF)
-            starts[i].record()
-            fn(*args)
-            _join(streams)
-            ends[i].record()
+        # GPU work queued ahead of each chunk: what the CPU needs to enqueue it (with margin) beyond what
+        # the chunk itself keeps the GPU busy with (flush + call), capped
+        gpu_per_call = flush_ms(flush) + est
+        ahead_ms = _CHUNK * max(0.0, 2.0 * (host_ms + 0.02) - gpu_per_call) + 0.05
+        ahead = int(min(_MAX_AHEAD_MS, ahead_ms) * cycles_per_ms)
+        for first in range(0, reps, _CHUNK):
+            _spin(ahead)
+            for i in range(first, min(reps, first + _CHUNK)):
+                flush.fill_(i & 0xFF)
+                starts[i].record()
+                fn(*args)
+                _join(streams)
+                ends[i].record()
         _synchronize()
     times = sorted(s.elapsed_time(e) for s, e in zip(starts, ends))
     q = statistics.quantiles(times, n=4) if len(times) >= 4 else [times[0], times[len(times) // 2], times[-1]]
     return Timing(median_ms=statistics.median(times), iqr_ms=q[2] - q[0], min_ms=times[0], max_ms=times[-1],
-                  runs=len(times))
+                  runs=len(times), host_ms=host_ms)
 
 
 def min_time_ms(nbytes: int, peak_bandwidth_gbps: float) -> float:

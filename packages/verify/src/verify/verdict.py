@@ -43,6 +43,8 @@ class Timing:
     max_ms: float
     # number of timed calls (warm-up excluded)
     runs: int
+    # host (CPU) time per call to launch it, ms: the call rate the CPU allows, whatever the GPU does
+    host_ms: float = 0.0
 
 
 @dataclass

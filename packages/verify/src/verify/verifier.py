@@ -124,7 +124,8 @@ class Verifier:
                    "program": program, "config": self.config.to_dict(), "device": device,
                    "device_name": ref["device"]}
             out = box.run_job("candidate", job, timeout_s=self.config.timeout_s, mem_cap_gb=self.config.mem_cap_gb,
-                              gpu_mem_gb=self._gpu_mem_gb, lock_path=self._locks.get(device))
+                              gpu_mem_gb=self._gpu_mem_gb, lock_path=self._locks.get(device),
+                              hold_limit_s=None if self.interpret else self.config.gpu_hold_limit_s)
         finally:
             self._slots.put((device, box))
         if out.status == "ok":
@@ -163,6 +164,13 @@ class Verifier:
             raise KeyError(f"no device {device!r} in this verifier; it has {sorted(self._locks)}")
         return GpuLock(self._locks[device])
 
+    def worker_starts(self) -> int:
+        """Worker server processes started so far for candidates: kept workers, or the forking zygote.
+        A kept worker retires only after a candidate that could have left something behind, so in a
+        clean run this stays at `workers`."""
+        refs = set(map(id, self._ref_boxes.values()))
+        return sum(box.starts for box in self._sandboxes if id(box) not in refs)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         for box in self._sandboxes:
@@ -196,7 +204,8 @@ class Verifier:
                    "out_path": path}
             out = self._ref_boxes[device].run_job("reference", job, timeout_s=self.config.timeout_s,
                                                   mem_cap_gb=self.config.mem_cap_gb, gpu_mem_gb=self._gpu_mem_gb,
-                                                  lock_path=self._locks.get(device))
+                                                  lock_path=self._locks.get(device),
+                                                  hold_limit_s=None if self.interpret else self.config.gpu_hold_limit_s)
             if out.status != "ok":
                 raise TaskError(f"task {task.id} does not run ({out.status}): "
                                 f"{(out.message or '').splitlines()[0] if out.message else ''}")

@@ -34,6 +34,9 @@ def _fp32_truth() -> None:
     torch.backends.cudnn.allow_tf32 = False
 
 
+_fp32_truth()  # at import, before a kept worker's pristine snapshot: a job must not look like a flag change
+
+
 def _write(code: str, directory: str, stem: str) -> Path:
     path = Path(directory) / f"{stem}.py"
     path.write_text(code)
@@ -139,7 +142,7 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
     try:
         codes = [job["code"], *[job["variants"][i] for i in job["variants_ok"]]]
         modules = [load_module(_write(c, tmp, f"task_{i}"), f"_drt_task_{os.getpid()}_{i}") for i, c in enumerate(codes)]
-        ref_outputs = torch.load(job["ref_path"], weights_only=True)["outputs"]
+        ref_outputs = torch.load(job["ref_path"], map_location=device, weights_only=True)["outputs"]
         model, init = _build_reference(modules[0], cfg, device)
         clean = snapshot()
         try:
@@ -188,7 +191,8 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
                    ref_outputs[0], on_gpu, gpu)
         phase("noop")
         v.passed("faithful")
-        ref_outputs = torch.load(job["ref_path"], weights_only=True)["outputs"]
+        # reloaded after the candidate ran: nothing it did in memory can reach these
+        ref_outputs = torch.load(job["ref_path"], map_location=device, weights_only=True)["outputs"]
         for n, ((mod_idx, _), out) in enumerate(zip(plan, outs)):
             inputs, originals = audits[n]
             for a, b in zip(inputs, originals):
@@ -299,7 +303,7 @@ def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) 
 
     compiled = torch.compile(model) if cfg.compile_baseline else None
     if compiled is not None:
-        with lock.shared() if lock is not None else nullcontext(), torch.no_grad():
+        with lock.shared(bounded=False) if lock is not None else nullcontext(), torch.no_grad():
             compiled(*inputs)  # compile before taking the GPU; Inductor's imports may touch torch: snapshot after
     clean = snapshot()
     with lock.exclusive() if lock is not None else nullcontext():
@@ -322,3 +326,4 @@ def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) 
         raise _Reject("timed", "implausible_speed", f"{v.candidate.median_ms:.4f} ms is below the "
                       f"{bound:.4f} ms needed just to move the data; the timing was fooled")
     v.passed("timed")
+

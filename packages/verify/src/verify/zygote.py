@@ -65,7 +65,7 @@ def _execute(msg: dict, setup_s: float) -> tuple:
     try:
         job = msg["job"]
         job["setup_s"] = setup_s
-        lock = GpuLock(msg["lock_path"]) if msg["lock_path"] else None
+        lock = GpuLock(msg["lock_path"], msg.get("lock_status_path")) if msg["lock_path"] else None
         if msg["kind"] == "reference":
             return ("ok", worker.reference_job(job, lock), "")
         return ("ok", worker.candidate_job(job, lock), "")
@@ -134,8 +134,7 @@ def _still_clean(reply: tuple, pristine: dict, threads: int) -> bool:
         return False
     try:
         if torch.cuda.is_available() and torch.cuda.is_initialized():
-            torch.cuda.synchronize()
-            torch.cuda.empty_cache()
+            torch.cuda.synchronize()  # surfaces an asynchronous CUDA fault the candidate left behind
     except Exception:
         return False
     return True
