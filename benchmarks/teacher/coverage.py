@@ -4,10 +4,10 @@
 
 Level 1: `--per-op` programs for every compute operator in the synth registry (sampled with only that
 operator enabled). Levels 2 and 5: programs over all operators (how many the teacher can lower at all),
-and programs over the teacher's supported operators only (how many of those it gets right). Sizes are
-kept small for the Triton interpreter (`--max-dim`, `--max-elements`, `--max-flops`). Every lowering goes
-through the real `verify.Verifier` (interpreter mode, no timing). Writes `coverage_cpu.json` beside this
-script (or `--out`) and prints a per-operator table.
+and, while some operator is unsupported, programs over the teacher's supported operators only (how many
+of those it gets right). Sizes are kept small for the Triton interpreter (`--max-dim`, `--max-elements`,
+`--max-flops`). Every lowering goes through the real `verify.Verifier` (interpreter mode, no timing).
+Writes `coverage_cpu.json` beside this script (or `--out`) and prints a per-operator table.
 """
 from __future__ import annotations
 
@@ -83,10 +83,13 @@ def main() -> None:
     caps = dict(max_dim=args.max_dim, max_elements=args.max_elements, max_flops=args.max_flops)
     validator = Validator(run_max_elements=args.max_elements, run_max_flops=args.max_flops)
     supported = sorted(supported_ops())
+    registry = sorted(o.name for o in compute_ops())
+    # the "supported" pool only differs from "all" while some registry operator has no lowering
+    pools = [("all", None)] + ([("supported", supported)] if set(registry) - set(supported) else [])
     start = time.time()
 
     items = []
-    for op in sorted(o.name for o in compute_ops()):
+    for op in registry:
         for i in range(args.per_op):
             graph = sample([op], 1, args.seed, i, caps, validator)
             if graph is None:
@@ -94,7 +97,7 @@ def main() -> None:
                 continue
             items.append(((1, op), *attempt(graph, f"teacher_l1_{op}_{i}")))
     for level, count in ((2, args.level2), (5, args.level5)):
-        for pool_name, ops in (("all", None), ("supported", supported)):
+        for pool_name, ops in pools:
             for i in range(count):
                 graph = sample(ops, level, args.seed, i, caps, validator)
                 if graph is not None:
@@ -105,7 +108,7 @@ def main() -> None:
         results = run_batch(verifier, items)
 
     per_op = {}
-    for op in sorted(o.name for o in compute_ops()):
+    for op in registry:
         rows = [(ok, err) for (lvl, key), ok, err in results if lvl == 1 and key == op]
         errors = [err for ok, err in rows if not ok]
         per_op[op] = {"supported": op in supported, "reason": None if op in supported else reason(op),
@@ -113,7 +116,7 @@ def main() -> None:
                       "first_error": errors[0] if errors else None}
     levels = {}
     for level in (2, 5):
-        for pool_name in ("all", "supported"):
+        for pool_name, _ in pools:
             rows = [(ok, err) for (lvl, key), ok, err in results if lvl == level and key == pool_name]
             errors = [err for ok, err in rows if not ok and err != "unsupported"]
             levels[f"level{level}_{pool_name}_ops"] = {
@@ -122,6 +125,7 @@ def main() -> None:
     sup = [v for v in per_op.values() if v["supported"] and v["tried"]]
     summary = {"supported_operators": len(supported_ops()),
                "registry_operators": len(per_op),
+               "unsupported_operators": sorted(set(registry) - set(supported)),
                "level1_supported_ops_all_accepted": sum(v["accepted"] == v["tried"] for v in sup),
                "level1_programs_accepted": sum(v["accepted"] for v in sup),
                "level1_programs_tried": sum(v["tried"] for v in sup),

@@ -3,12 +3,25 @@
     from synth.teacher import lower, Unsupported
     program = lower(graph)          # imports, @triton.jit kernels, class ModelNew(nn.Module)
 
-Pointwise chains and DAG regions fuse into one kernel each (broadcasting through strides); row operators
-(sum, mean, amax, amin, logsumexp, std, norm, softmax, log_softmax, normalize, cumsum, layer_norm,
-rms_norm) over any dims become one row kernel after moving the dims last; layout operators stay views or
-copies in the glue. Every other operator raises `Unsupported(op, reason)`; `UNSUPPORTED` documents why.
+Every operator of the synth registry is lowered:
+
+* pointwise chains and DAG regions fuse into one kernel each (broadcasting through strides);
+* linear / matmul / mm / bmm become one tiled fp32 `tl.dot` kernel (batched over a grid dim) whose
+  epilogue computes the pointwise region that consumes the product (bias add, activation, scale...);
+* convolutions (1d/2d/3d, transposed) run in PyTorch without their bias (aten convolution is allowed by
+  the verifier); the bias and the consuming pointwise region run as one Triton epilogue kernel;
+* row operators (sum, mean, amax, amin, logsumexp, std, norm, softmax, log_softmax, normalize, cumsum,
+  layer_norm, rms_norm, instance_norm) over any dims become one row kernel after moving the dims last,
+  with the consuming pointwise region fused when the output keeps its row-major order;
+* pooling (max, avg, adaptive avg; 1d/2d/3d) becomes a windowed-reduction kernel, batch norm (training
+  statistics and running-estimate updates, or the running estimates in eval mode) and group norm looped
+  reduction kernels;
+* layout operators stay views or copies in the glue.
+
+An operator registered later without a lowering raises `Unsupported(op, reason)`; `UNSUPPORTED` documents
+the reason for any operator deliberately left out (none today).
 """
 from synth.teacher.lower import lower, supported_ops
 from synth.teacher.support import UNSUPPORTED, Unsupported
 
-__all__ = ["lower", "supported_ops", "Unsupported", "UNSUPPORTED"]
+__all__ = ["UNSUPPORTED", "Unsupported", "lower", "supported_ops"]

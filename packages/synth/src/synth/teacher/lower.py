@@ -6,10 +6,17 @@ Partition (in topological order):
   shape and joining keeps the regions acyclic; each region becomes one kernel over its output shape that
   reads every outside input through the strides of `input.expand(shape)` (broadcast dims have stride 0),
   or by flat offset when the input is contiguous with exactly that shape;
-* row operators (reductions, softmax family, layer/RMS norm): the reduced dims are permuted last, the
-  input made a contiguous (rows, cols) matrix, and one row kernel runs over it;
+* epilogues: a pointwise region may also join the region of a matmul-class operator, a convolution or a
+  row operator of its shape (at most one such host per region); the region is then computed in the
+  host's epilogue (`matmul.py`: inside the tiled `tl.dot` kernel; `conv.py`: one kernel after the
+  PyTorch convolution, with the conv bias; `rows.py`: inside the row kernel, for a row operator that
+  reduces or whose dims are already last, so its output is written in row-major order);
+* row operators (reductions, softmax family, layer/RMS/instance norm): the reduced dims are permuted
+  last, the input made a contiguous (rows, cols) matrix, and one row kernel runs over it;
+* pooling (`pool.py`) and batch/group norm (`channel_norm.py`): one windowed or looped reduction kernel;
 * layout operators (flatten, permute, cat, ...): views or copies in the glue, which the verifier allows;
-  an output made by one is copied by a Triton kernel so that every returned tensor comes from a kernel.
+  an output not made by a kernel (a layout view, a bare convolution) is copied by a Triton kernel so that
+  every returned tensor comes from a kernel.
 
 Anything else raises `Unsupported`. `ModelNew.__init__` repeats the reference's lines, so its signature,
 parameters and state_dict are the reference's.
@@ -19,7 +26,13 @@ from __future__ import annotations
 import networkx as nx
 
 from synth.ir import Graph
+from synth.teacher import matmul
+from synth.teacher.channel_norm import CHANNEL_NORM_OPS, channel_norm_glue, channel_norm_kernel
+from synth.teacher.conv import CONV_OPS, bias_view, conv_call
+from synth.teacher.epilogue import index_args, index_call, region_body, signature
+from synth.teacher.matmul import MATMUL_OPS
 from synth.teacher.pointwise import POINTWISE_OPS, expression
+from synth.teacher.pool import POOL_OPS, pool_glue, pool_kernel
 from synth.teacher.rows import ROW_OPS, row_kernel
 from synth.teacher.support import Unsupported, reason
 
@@ -27,13 +40,17 @@ HEADER = "import torch\nimport torch.nn as nn\nimport triton\nimport triton.lang
 LAYOUT_OPS = frozenset({"flatten", "unflatten", "transpose", "permute", "unsqueeze", "cat", "stack"})
 # layout ops whose result is contiguous when their inputs are
 _KEEPS_CONTIGUOUS = frozenset({"flatten", "unflatten", "unsqueeze", "cat", "stack"})
-_NORM_MODULES = frozenset({"layer_norm", "rms_norm"})
+# row operators that are nn.Module norms over the trailing dims
+_NORM_MODULES = frozenset({"layer_norm", "rms_norm", "instance_norm1d", "instance_norm2d", "instance_norm3d"})
+# operators whose output a pointwise region can consume inside their own kernel (the epilogue)
+EPILOGUE_HOSTS = MATMUL_OPS | CONV_OPS
 POINTWISE_BLOCK = 1024
 
 
 def supported_ops() -> frozenset[str]:
     """Every operator name the teacher lowers."""
-    return POINTWISE_OPS | frozenset(ROW_OPS) | LAYOUT_OPS
+    return (POINTWISE_OPS | frozenset(ROW_OPS) | LAYOUT_OPS | MATMUL_OPS | CONV_OPS | POOL_OPS
+            | CHANNEL_NORM_OPS)
 
 
 def lower(graph: Graph) -> str:
@@ -53,13 +70,16 @@ class _Lowering:
         self.body: list[str] = []
         self.names: dict[int, str] = {}
         self.contiguous: dict[int, bool] = {}
+        # tensors computed in the glue (layout views, bare convolutions), not by a kernel
+        self.from_glue: set[int] = set()
 
     # partition ----------------------------------------------------------------------------------------
     def steps(self) -> list[list[int]]:
         """Groups of compute nodes, each one kernel (or one glue step), in an order that respects data flow.
 
-        A pointwise node joins (and merges) the regions of its same-shape pointwise producers while the
-        region stays convex: no path leaves it and comes back, so the regions form a DAG."""
+        A pointwise node joins (and merges) the regions of its same-shape pointwise or epilogue-host
+        producers while the region keeps at most one host and stays convex: no path leaves it and comes
+        back, so the regions form a DAG."""
         g = self.g
         region_of: dict[int, int] = {}
         groups: dict[int, list[int]] = {}
@@ -67,9 +87,11 @@ class _Lowering:
             region = [n]
             if g.op_name(n) in POINTWISE_OPS:
                 near = dict.fromkeys(region_of[p] for p in g.inputs_of(n) if p in region_of
-                                     and g.op_name(p) in POINTWISE_OPS and g.shape(p) == g.shape(n))
+                                     and (g.op_name(p) in POINTWISE_OPS or self._host(p))
+                                     and g.shape(p) == g.shape(n))
                 for r in near:
-                    if self._convex(groups[r] + region):
+                    merged = groups[r] + region
+                    if sum(self._host(m) for m in merged) <= 1 and self._convex(merged):
                         region = groups.pop(r) + region
             groups[n] = sorted(region)
             for m in region:
@@ -80,6 +102,11 @@ class _Lowering:
             if u in region_of and region_of[u] != region_of[v]:
                 order.add_edge(region_of[u], region_of[v])
         return [groups[r] for r in nx.lexicographical_topological_sort(order, key=lambda r: groups[r][0])]
+
+    def _host(self, n: int) -> bool:
+        """Node `n` can run a pointwise region on its output inside its own kernel (an epilogue)."""
+        op = self.g.op_name(n)
+        return op in EPILOGUE_HOSTS or op in ROW_OPS and self._row_in_order(n)
 
     def _convex(self, region: list[int]) -> bool:
         """No input from outside `region` depends on a node inside it."""
@@ -97,22 +124,29 @@ class _Lowering:
             self.names[n] = f"self.{g.op_name(n)}{n}" if g.op(n).module else f"x{n}"
             self.contiguous[n] = True
         for group in self.steps():
-            op = g.op_name(group[0])
-            if op in POINTWISE_OPS:
+            hosts = [n for n in group if g.op_name(n) not in POINTWISE_OPS]
+            op = g.op_name(hosts[0]) if hosts else g.op_name(group[0])
+            if op in MATMUL_OPS:
+                self.matmul(hosts[0], group)
+            elif op in CONV_OPS:
+                self.conv(hosts[0], group)
+            elif op in POINTWISE_OPS:
                 self.pointwise(group)
             elif op in ROW_OPS:
-                self.rows(group[0])
+                self.rows(hosts[0], group)
+            elif op in POOL_OPS:
+                self.pool(group[0])
+            elif op in CHANNEL_NORM_OPS:
+                self.channel_norm(group[0])
             else:
                 self.layout(group[0])
-        outs = []
-        for n in g.outputs:
-            if g.op_name(n) in LAYOUT_OPS:
-                outs.append(self.copy(n))
-            else:
-                outs.append(self.names[n])
+        outs = [self.copy(n) if n in self.from_glue else self.names[n] for n in g.outputs]
         self.body.append(f"return {outs[0]}" if len(outs) == 1 else f"return ({', '.join(outs)})")
         init, forward = _reference_signature(g)
-        lines = [HEADER, ""] + [k + "\n\n" for k in self.kernels]
+        header = HEADER
+        if any(g.op_name(n) in CONV_OPS for n in g.compute_nodes()):
+            header += "import torch.nn.functional as F\n"
+        lines = [header, ""] + [k + "\n\n" for k in self.kernels]
         lines += ["class ModelNew(nn.Module):"] + [f"    {line}" if line else "" for line in init]
         lines += ["", f"    {forward}"] + [f"        {line}" if line else "" for line in self.body]
         return "\n".join(lines) + "\n"
@@ -125,67 +159,68 @@ class _Lowering:
         return name
 
     # pointwise regions --------------------------------------------------------------------------------
-    def pointwise(self, group: list[int]) -> None:
+    def region(self, group: list[int], host: int | None = None, host_value: str = "acc", first: int = 0):
+        """The pointwise part of region `group`: (outside input nodes, kernel lines, (value, node) pairs to
+        store, kernel stem, comment). Outside inputs are named in{first}, in{first + 1}...; the host's value
+        is `host_value` and the host's own inputs are not region inputs."""
         g = self.g
         members = set(group)
-        shape = g.shape(group[-1])
         outside = []
         for n in group:
-            outside += [t for t in g.inputs_of(n) if t not in members and t not in outside]
+            if n != host:
+                outside += [t for t in g.inputs_of(n) if t not in members and t not in outside]
         outputs = [n for n in group if n in g.outputs or any(c not in members for c in g.consumers(n))]
-        values = {t: f"in{i}" for i, t in enumerate(outside)}
+        values = {t: f"in{first + i}" for i, t in enumerate(outside)}
+        if host is not None:
+            values[host] = host_value
         lines = []
         for n in group:
+            if n == host:
+                continue
             args = [values[t] for t in g.inputs_of(n)]
             values[n] = f"v{n}"
             lines.append(f"v{n} = {expression(g.op_name(n), args, g.params(n))}")
         ops = [g.op_name(n) for n in group]
         stem = "fused_" + "_".join(dict.fromkeys(ops[:3])) if len(ops) > 1 else ops[0]
         comment = " -> ".join(ops) + " over one output shape"
-        self._elementwise(stem, comment, outside, lines, [(values[n], f"t{n}") for n in outputs], shape)
-        for n in outputs:
+        return outside, lines, [(values[n], n) for n in outputs], stem, comment
+
+    def pointwise(self, group: list[int]) -> None:
+        outside, lines, outputs, stem, comment = self.region(group)
+        operands = [(self.names[t], self._dense(t, group[-1])) for t in outside]
+        self._elementwise(stem, comment, operands, lines, [(value, f"t{n}") for value, n in outputs],
+                          len(self.g.shape(group[-1])))
+        for _, n in outputs:
             self.names[n], self.contiguous[n] = f"t{n}", True
 
+    def _dense(self, t: int, n: int) -> bool:
+        """Tensor `t` is contiguous with exactly node `n`'s shape, so it is read by flat offset."""
+        return self.contiguous[t] and self.g.shape(t) == self.g.shape(n)
+
     def copy(self, n: int) -> str:
-        """A Triton copy of layout output `n` (a view in the glue) into a fresh contiguous tensor."""
+        """A Triton copy of glue-made output `n` (a view, a PyTorch conv) into a fresh contiguous tensor."""
         dest = f"t{n}_out"
-        self._elementwise("copy", "copy a (possibly strided) view into a contiguous tensor", [n], [],
-                          [("in0", dest)], self.g.shape(n))
+        self._elementwise("copy", "copy a tensor made in the glue (possibly strided) into a contiguous one",
+                          [(self.names[n], False)], [], [("in0", dest)], len(self.g.shape(n)))
         return dest
 
-    def _elementwise(self, stem, comment, inputs, lines, outputs, shape) -> None:
-        """One kernel over `shape`: load tensors `inputs` (as in0, in1...), run `lines`, and store each
-        (kernel value, glue variable) pair of `outputs` into a new contiguous tensor of that name."""
-        g = self.g
-        rank = len(shape)
-        strided = [i for i, t in enumerate(inputs) if not (self.contiguous[t] and g.shape(t) == tuple(shape))]
+    def _elementwise(self, stem, comment, operands, lines, outputs, rank) -> None:
+        """One kernel over the broadcast shape of `operands` ((glue tensor, dense) pairs, loaded as in0,
+        in1...): run `lines`, and store each (kernel value, glue variable) pair of `outputs` into a new
+        contiguous tensor of that name. A dense operand is contiguous with the output's shape."""
+        strided = [i for i, (_, dense) in enumerate(operands) if not dense]
         name = self._kernel_name(stem)
-        args = [f"in{i}_ptr" for i in range(len(inputs))] + [f"out{j}_ptr" for j in range(len(outputs))]
-        args.append("n_elements")
-        if strided:
-            args += [f"size{d}" for d in range(rank)]
-            args += [f"in{i}_stride{d}" for i in strided for d in range(rank)]
-        src = ["@triton.jit", f"def {name}({', '.join(args)}, BLOCK: tl.constexpr):",
+        args = [f"in{i}_ptr" for i in range(len(operands))] + [f"out{j}_ptr" for j in range(len(outputs))]
+        args += ["n_elements"] + index_args(strided, rank)
+        src = ["@triton.jit", *signature(name, args, ["BLOCK"]),
                f"    # {comment}" + ("; broadcast inputs are read through their strides" if strided else ""),
                "    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)",
                "    mask = offsets < n_elements"]
-        if strided:
-            src.append("    rest = offsets")
-            for d in range(rank - 1, 0, -1):
-                src += [f"    idx{d} = rest % size{d}", f"    rest = rest // size{d}"]
-            src.append("    idx0 = rest")
-        for i in range(len(inputs)):
-            where = "offsets"
-            if i in strided:
-                where = " + ".join(f"idx{d} * in{i}_stride{d}" for d in range(rank))
-            src.append(f"    in{i} = tl.load(in{i}_ptr + {where}, mask=mask).to(tl.float32)")
-        src += [f"    {line}" for line in lines]
-        for j, (value, _) in enumerate(outputs):
-            cast = f"{value}.to(out{j}_ptr.dtype.element_ty)"
-            src.append(f"    tl.store(out{j}_ptr + offsets, {cast}, mask=mask)")
+        src += [f"    {line}" for line in region_body(len(operands), strided, rank, lines,
+                                                         [value for value, _ in outputs])]
         self.kernels.append("\n".join(src))
 
-        names = [self.names[t] for t in inputs]
+        names = [glue for glue, _ in operands]
         first = names[0]
         self.body.append(f"# {comment}")
         shapes = ", ".join(f"{v}.shape" for v in names)
@@ -196,63 +231,163 @@ class _Lowering:
             self.body.append(f"{out} = torch.empty(shape, device={first}.device, dtype={first}.dtype)")
         self.body.append(f"n_elements = {outs[0]}.numel()")
         self.body.append(f"BLOCK = min(triton.next_power_of_2(n_elements), {POINTWISE_BLOCK})")
-        call = names + outs + ["n_elements"]
-        if strided:
-            call.append("*shape")
-            call += [f"*{names[i]}.expand(shape).stride()" for i in strided]
+        call = names + outs + ["n_elements"] + index_call(names, strided)
         self.body.append(f"{name}[(triton.cdiv(n_elements, BLOCK),)]({', '.join(call)}, BLOCK=BLOCK)")
 
+    # matmul and conv regions ----------------------------------------------------------------------------
+    def matmul(self, host: int, group: list[int]) -> None:
+        """Matmul-class `host` as a tiled tl.dot kernel computing the rest of `group` in its epilogue."""
+        g = self.g
+        op = g.op_name(host)
+        outside, lines, outputs, _, _ = self.region(group, host, "acc")
+        ins = g.inputs_of(host)
+        module = f"self.{op}{host}" if op == "linear" else None
+        ranks = tuple(len(g.shape(t)) for t in ins)
+        same_batch = len(set(ranks)) == 1 and len({g.shape(t)[:-2] for t in ins}) == 1
+        bias = g.params(host).get("bias", True) if op == "linear" else False
+        epilogue = [g.op_name(n) for n in group if n != host]
+        what = f"{op} (x @ weight.T + bias)" if bias else op
+        text = f"{what} as a tiled fp32 tl.dot" + (f", epilogue fused: {' -> '.join(epilogue)}" if epilogue else "")
+        name = self._kernel_name("_".join([op, *dict.fromkeys(epilogue[:3])]))
+        operands = [(self.names[t], self._dense(t, host)) for t in outside]
+        strided = [i for i, (_, dense) in enumerate(operands) if not dense]
+        rank = len(g.shape(host))
+        self.kernels.append(matmul.matmul_kernel(name, text, bool(bias), len(outside), strided, rank, lines,
+                                                 [value for value, _ in outputs]))
+        self.body.append(f"# {text}")
+        self.body += matmul.operand_glue(op, [self.names[t] for t in ins], module, ranks, same_batch)
+        self.body += matmul.launch_glue(name, f"{module}.bias" if bias else None, [n for n, _ in operands],
+                                        [f"t{n}" for _, n in outputs], strided)
+        for _, n in outputs:
+            self.names[n], self.contiguous[n] = f"t{n}", True
+
+    def conv(self, host: int, group: list[int]) -> None:
+        """Convolution `host` in PyTorch, then its bias and the rest of `group` as one Triton epilogue."""
+        g = self.g
+        op = g.op_name(host)
+        module = f"self.{op}{host}"
+        (x,) = g.inputs_of(host)
+        raw = f"t{host}_conv"
+        bias = g.params(host).get("bias", True)
+        epilogue = [g.op_name(n) for n in group if n != host]
+        parts = (["bias"] if bias else []) + epilogue
+        self.body.append(f"# {op} in PyTorch without its bias (an aten convolution, which the verifier allows)")
+        self.body.append(f"# then in Triton: {' -> '.join(parts)}" if parts else "# its consumers read the result")
+        self.body.append(f"conv = {module}")
+        self.body.append(f"{raw} = {conv_call(op, self.names[x], 'conv')}")
+        if not bias and not epilogue:
+            self.names[host], self.contiguous[host] = raw, False
+            self.from_glue.add(host)
+            return
+        # in0: the raw conv output (any strides); in1: the bias, broadcast over (N, C, *spatial)
+        operands = [(raw, False)]
+        if bias:
+            self.body.append(f"t{host}_bias = {bias_view(op, 'conv')}")
+            operands.append((f"t{host}_bias", False))
+        outside, lines, outputs, _, _ = self.region(group, host, f"v{host}", first=len(operands))
+        lines.insert(0, f"v{host} = in0 + in1" if bias else f"v{host} = in0")
+        operands += [(self.names[t], self._dense(t, host)) for t in outside]
+        comment = f"{op} epilogue: {' -> '.join(parts)} on the PyTorch convolution's output"
+        self._elementwise(f"{op}_{'_'.join(dict.fromkeys(parts[:3]))}", comment, operands, lines,
+                          [(value, f"t{n}") for value, n in outputs], len(g.shape(host)))
+        for _, n in outputs:
+            self.names[n], self.contiguous[n] = f"t{n}", True
+
     # row operators ------------------------------------------------------------------------------------
-    def rows(self, n: int) -> None:
+    def _row_dims(self, n: int) -> tuple[list[int], list[int]]:
+        """(reduced dims, permutation moving them last) of row operator `n`."""
+        g = self.g
+        op, rank = g.op_name(n), len(g.shape(g.inputs_of(n)[0]))
+        if op.startswith("instance_norm"):
+            dims = list(range(2, rank))
+        elif op in _NORM_MODULES:
+            dims = [rank - 1]
+        else:
+            dims = _reduced_dims(g.params(n)["dim"], rank)
+        return dims, [d for d in range(rank) if d not in dims] + dims
+
+    def _row_in_order(self, n: int) -> bool:
+        """Row operator `n` writes its output in the output's own row-major order (it reduces, or its dims
+        are already last), so a pointwise epilogue can index it by flat offset."""
+        _, perm = self._row_dims(n)
+        return ROW_OPS[self.g.op_name(n)].reduces or perm == sorted(perm)
+
+    def rows(self, n: int, group: list[int] | None = None) -> None:
+        """Row operator `n`, computing the rest of `group` (pointwise, its shape) in the kernel's epilogue."""
         g = self.g
         op = g.op_name(n)
         spec = ROW_OPS[op]
         (src,) = g.inputs_of(n)
         x, rank = self.names[src], len(g.shape(src))
-        dims = [rank - 1] if op in _NORM_MODULES else _reduced_dims(g.params(n)['dim'], rank)
-        kept = [d for d in range(rank) if d not in dims]
-        perm = kept + dims
-        name = self._kernel_name(f"{op}_rows")
-        self.kernels.append(row_kernel(name, op))
-        out = f"t{n}"
+        dims, perm = self._row_dims(n)
+        moved = perm != list(range(rank))
+        outside, lines, outputs, _, _ = self.region(group or [n], n, "y")
+        epilogue = [g.op_name(m) for m in group or [n] if m != n]
+        name = self._kernel_name("_".join([f"{op}_rows", *dict.fromkeys(epilogue[:3])]))
+        operands = [(self.names[t], self._dense(t, n)) for t in outside]
+        strided = [i for i, (_, dense) in enumerate(operands) if not dense]
+        self.kernels.append(row_kernel(name, op, len(operands), strided, len(g.shape(n)), lines,
+                                       [value for value, _ in outputs]))
         b = self.body
         b.append(f"# {op} over dim{'s' if len(dims) > 1 else ''} {', '.join(map(str, dims))}: "
-                 + ("reduced dims last, one row each" if perm != list(range(rank)) else "one row each"))
-        moved = f"{x}.permute({', '.join(map(str, perm))})" if perm != list(range(rank)) else x
-        b.append(f"rows = {moved}.contiguous()")
+                 + ("reduced dims last, one row each" if moved else "one row each")
+                 + (f"; epilogue fused: {' -> '.join(epilogue)}" if epilogue else ""))
+        b.append(f"rows = {x}.permute({', '.join(map(str, perm))}).contiguous()" if moved
+                 else f"rows = {x}.contiguous()")
         b.append(f"n_cols = rows.shape[{rank - len(dims)}:].numel()")
         b.append("rows = rows.reshape(-1, n_cols)")
         b.append("n_rows = rows.shape[0]")
         if spec.reduces:
-            b.append(f"{out} = torch.empty(n_rows, device=rows.device, dtype=rows.dtype)")
-        else:
-            b.append(f"{out} = torch.empty_like(rows)")
-        b.append("BLOCK_N = triton.next_power_of_2(n_cols)")
-        b.append("BLOCK_M = max(1, min(triton.next_power_of_2(n_rows), 4096 // BLOCK_N))")
-        extra = []
-        if op in _NORM_MODULES:
-            module = f"self.{op}{n}"
-            extra = [f"{module}.weight"] + ([f"{module}.bias"] if op == "layer_norm" else [])
-            eps = f"{module}.eps" if op == "layer_norm" else \
-                f"{module}.eps if {module}.eps is not None else torch.finfo(rows.dtype).eps"
-            b.append(f"eps = {eps}")
-        call = ["rows"] + extra + [out, "n_rows", "n_cols"] + (["eps"] if extra else [])
-        grid = "(triton.cdiv(n_rows, BLOCK_M),)"
-        b.append(f"{name}[{grid}]({', '.join(call)}, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)")
-        if spec.reduces:
             keep = g.params(n).get("keepdim", False)
             sizes = [("1" if d in dims else f"{x}.shape[{d}]") for d in range(rank) if keep or d not in dims]
-            b.append(f"{out} = {out}.reshape({', '.join(sizes)}{',' if len(sizes) == 1 else ''})")
-            self.contiguous[n] = True
-        elif perm != list(range(rank)):
+            b.append(f"shape = ({', '.join(sizes)}{',' if len(sizes) == 1 else ''})")
+        elif moved:
+            b.append("shape = rows.shape  # the output with its dims permuted; put back below")
+        else:
+            b.append(f"shape = {x}.shape")
+        outs = [f"t{m}" for _, m in outputs]
+        for out in outs:
+            b.append(f"{out} = torch.empty(shape, device=rows.device, dtype=rows.dtype)")
+        b.append("BLOCK_N = triton.next_power_of_2(n_cols)")
+        b.append("BLOCK_M = max(1, min(triton.next_power_of_2(n_rows), 4096 // BLOCK_N))")
+        module = f"self.{op}{n}"
+        extra = [f"{module}.{'weight' if a == 'w' else 'bias'}" for a in spec.affine]
+        if spec.eps:
+            eps = f"{module}.eps" if op != "rms_norm" else \
+                f"{module}.eps if {module}.eps is not None else torch.finfo(rows.dtype).eps"
+            b.append(f"eps = {eps}")
+        names = [glue for glue, _ in operands]
+        call = ["rows"] + extra + names + outs + ["n_rows", "n_cols"] + (["eps"] if spec.eps else [])
+        call += index_call(names, strided)
+        grid = "(triton.cdiv(n_rows, BLOCK_M),)"
+        b.append(f"{name}[{grid}]({', '.join(call)}, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)")
+        for _, m in outputs:
+            self.names[m], self.contiguous[m] = f"t{m}", True
+        if moved and not spec.reduces:
+            out = outs[0]
             inverse = [perm.index(d) for d in range(rank)]
             shape = ", ".join(f"{x}.shape[{d}]" for d in perm)
             b.append(f"{out} = {out}.reshape({shape}).permute({', '.join(map(str, inverse))})")
             self.contiguous[n] = False
-        else:
-            b.append(f"{out} = {out}.reshape({x}.shape)")
-            self.contiguous[n] = True
-        self.names[n] = out
+
+    # pooling and channel norms ----------------------------------------------------------------------------
+    def pool(self, n: int) -> None:
+        g = self.g
+        op = g.op_name(n)
+        name = self._kernel_name(op)
+        self.kernels.append(pool_kernel(name, op, g.params(n)))
+        (x,) = g.inputs_of(n)
+        self.body += pool_glue(name, op, g.params(n), self.names[x], f"t{n}")
+        self.names[n], self.contiguous[n] = f"t{n}", True
+
+    def channel_norm(self, n: int) -> None:
+        g = self.g
+        op = g.op_name(n)
+        name = self._kernel_name("group_norm" if op == "group_norm" else "batch_norm")
+        self.kernels.append(channel_norm_kernel(name, op))
+        (x,) = g.inputs_of(n)
+        self.body += channel_norm_glue(name, op, self.names[x], f"self.{op}{n}", f"t{n}")
+        self.names[n], self.contiguous[n] = f"t{n}", True
 
     # layout operators -----------------------------------------------------------------------------------
     def layout(self, n: int) -> None:
@@ -261,6 +396,7 @@ class _Lowering:
         expr = g.op(n).forward_expr([self.names[t] for t in ins], g.params(n), None)
         self.body.append(f"t{n} = {expr}  # layout only: a view or copy, no arithmetic")
         self.names[n] = f"t{n}"
+        self.from_glue.add(n)
         self.contiguous[n] = g.op_name(n) in _KEEPS_CONTIGUOUS and all(self.contiguous[t] for t in ins)
 
 

@@ -1,24 +1,31 @@
-"""Row kernels: reductions, softmax-like ops and norms over the last dim, BLOCK_M rows per program.
+"""Row kernels: reductions, softmax-like ops and norms (layer, RMS, instance) over the last dim.
+
+BLOCK_M rows per program.
 
 The caller makes the reduced dims the trailing ones and the input a contiguous (n_rows, n_cols) matrix;
 each kernel loads a [BLOCK_M, BLOCK_N] tile (the whole row: BLOCK_N is the next power of two of n_cols),
-reduces along axis 1 and writes either one value per row (`reduces`) or a whole row.
+reduces along axis 1 and writes either one value per row (`reduces`) or a whole row, optionally through
+a fused pointwise epilogue.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from synth.teacher.epilogue import index_args, region_body, signature
+
 
 @dataclass(frozen=True)
 class RowOp:
     """`fill`: value of masked lanes; `body`: lines computing `y` from the fp32 tile `x` (and `mask`);
-    `reduces`: one output per row; `affine`: weight (and bias) of a norm module; `comment`: kernel comment."""
+    `reduces`: one output per row; `affine`: weight (and bias) of a norm module; `eps`: the kernel takes
+    the module's eps; `comment`: kernel comment."""
 
     fill: str
     body: tuple[str, ...]
     reduces: bool
     comment: str
     affine: tuple[str, ...] = ()
+    eps: bool = False
 
 
 _MAX = "m = tl.max(x, axis=1, keep_dims=True)"
@@ -47,21 +54,31 @@ ROW_OPS: dict[str, RowOp] = {
                        False, "rows divided by their L2 norm (at least 1e-12)"),
     "cumsum": RowOp("0.0", ("y = tl.cumsum(x, axis=1)",), False, "running sums along each row"),
     "layer_norm": RowOp("0.0", (_MEAN, _CENTRED, _VAR, "y = d / tl.sqrt(var / n_cols + eps) * w + b"), False,
-                        "layer norm of each row: (x - mean) / sqrt(var + eps) * weight + bias", ("w", "b")),
+                        "layer norm of each row: (x - mean) / sqrt(var + eps) * weight + bias", ("w", "b"), True),
     "rms_norm": RowOp("0.0", (_SUMSQ, "y = x / tl.sqrt(ss / n_cols + eps) * w"),
-                      False, "RMS norm of each row: x / sqrt(mean(x^2) + eps) * weight", ("w",)),
+                      False, "RMS norm of each row: x / sqrt(mean(x^2) + eps) * weight", ("w",), True),
 }
+# instance norm (default: no affine, no running estimates): one row per (sample, channel) over its positions
+_INSTANCE_NORM = RowOp("0.0", (_MEAN, _CENTRED, _VAR, "y = d / tl.sqrt(var / n_cols + eps)"), False,
+                       "instance norm of each (sample, channel) row over its positions: (x - mean) / sqrt(var + eps)",
+                       eps=True)
+ROW_OPS.update({f"instance_norm{d}d": _INSTANCE_NORM for d in (1, 2, 3)})
 
 
-def row_kernel(name: str, op: str) -> str:
-    """Source of the `@triton.jit` row kernel `name` for row operator `op`."""
+def row_kernel(name: str, op: str, n_inputs: int = 0, strided: list[int] = (), rank: int = 0,
+               lines: list[str] = (), outputs: list[str] = ("y",)) -> str:
+    """Source of the `@triton.jit` row kernel `name` for row operator `op`. Its result `y` goes through the
+    pointwise epilogue `lines` (reading inputs in0..; see `epilogue.region_body`, `rank` being the output's)
+    and values `outputs` are stored to out0, out1... in the row-major order of the output."""
     spec = ROW_OPS[op]
-    args = ["x_ptr"] + [f"{a}_ptr" for a in spec.affine] + ["out_ptr", "n_rows", "n_cols"]
-    if spec.affine:
+    args = ["x_ptr"] + [f"{a}_ptr" for a in spec.affine] + [f"in{i}_ptr" for i in range(n_inputs)]
+    args += [f"out{j}_ptr" for j in range(len(outputs))] + ["n_rows", "n_cols"]
+    if spec.eps:
         args.append("eps")
-    lines = [
+    args += index_args(list(strided), rank)
+    src = [
         "@triton.jit",
-        f"def {name}({', '.join(args)}, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):",
+        *signature(name, args, ["BLOCK_M", "BLOCK_N"]),
         f"    # {spec.comment}; BLOCK_M rows per program",
         "    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)[:, None]",
         "    cols = tl.arange(0, BLOCK_N)[None, :]",
@@ -70,11 +87,11 @@ def row_kernel(name: str, op: str) -> str:
         f"    x = tl.load(x_ptr + rows * n_cols + cols, mask=mask, other={spec.fill}).to(tl.float32)",
     ]
     for a in spec.affine:
-        lines.append(f"    {a} = tl.load({a}_ptr + cols, mask=cols < n_cols, other=0.0).to(tl.float32)")
-    lines += [f"    {line}" for line in spec.body]
-    if spec.reduces:
-        lines.append("    tl.store(out_ptr + rows, y.to(out_ptr.dtype.element_ty), mask=row_mask)")
-    else:
-        lines.append("    tl.store(out_ptr + rows * n_cols + cols, y.to(out_ptr.dtype.element_ty), "
-                     "mask=mask)")
-    return "\n".join(lines)
+        src.append(f"    {a} = tl.load({a}_ptr + cols, mask=cols < n_cols, other=0.0).to(tl.float32)")
+    src += [f"    {line}" for line in spec.body]
+    if lines:
+        src.append("    # pointwise epilogue on the row results")
+    offsets, mask = ("rows", "row_mask") if spec.reduces else ("rows * n_cols + cols", "mask")
+    src += [f"    {line}" for line in region_body(n_inputs, list(strided), rank, list(lines), list(outputs),
+                                                   offsets, mask)]
+    return "\n".join(src)

@@ -1,0 +1,163 @@
+"""The teacher's dense lowerings (matmul with fused epilogue, conv + Triton epilogue, pooling, channel norms)
+checked by the real verifier in interpreter mode, plus a direct train/eval check of batch norm's running
+estimates, which the verifier (training mode, outputs only) does not see."""
+import pytest
+import torch
+
+from synth.ir import Graph
+from synth.ops import REGISTRY
+from synth.ops.elementwise import Unary
+from synth.teacher import Unsupported, lower
+from verify import Verifier, VerifyConfig
+from verify.inputs import load_module
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    with Verifier(VerifyConfig(trials=5, timing=False), workers=2, cache=False) as v:
+        yield v
+
+
+def matmul_graph() -> Graph:
+    """relu(linear(x) + p) fused into the linear kernel (also stored: it feeds a bmm); bmm -> gelu -> scale
+    fused; mm of a transposed view; a 4-d matmul with no epilogue; linear without bias."""
+    g = Graph()
+    x = g.input((4, 6, 20))
+    p = g.parameter((24,))
+    h = g.add("relu", [g.add("add", [g.add("linear", [x], in_features=20, out_features=24), p])])
+    y = g.add("scale", [g.add("gelu", [g.add("bmm", [h, g.input((4, 24, 18))])])], factor=0.5)
+    mm = g.add("mm", [g.input((17, 33)), g.add("transpose", [g.input((9, 33))], dim0=0, dim1=1)])
+    m4 = g.add("matmul", [g.input((2, 3, 9, 5)), g.input((2, 3, 5, 18))])
+    lin = g.add("linear", [g.input((5, 70))], in_features=70, out_features=3, bias=False)
+    g.outputs = [h, y, mm, m4, lin]
+    return g
+
+
+def conv_graph() -> Graph:
+    """conv2d -> (+bias) -> silu -> * x-shaped parameter in one epilogue kernel; a bias-free conv1d returned
+    as is (copied by a kernel); conv_transpose3d with its bias as the only epilogue."""
+    g = Graph()
+    x = g.input((2, 4, 9, 9))
+    c = g.add("conv2d", [x], in_channels=4, out_channels=8, kernel_size=3, stride=1, padding=1, dilation=1,
+              groups=2, bias=True)
+    y = g.add("mul", [g.add("silu", [c]), g.parameter((8, 1, 9))])
+    c1 = g.add("conv1d", [g.input((3, 5, 17))], in_channels=5, out_channels=4, kernel_size=3, stride=2,
+               padding=0, dilation=2, groups=1, bias=False)
+    c3 = g.add("conv_transpose3d", [g.input((2, 4, 3, 4, 5))], in_channels=4, out_channels=2, kernel_size=2,
+               stride=2, padding=0, output_padding=0, groups=1, bias=True)
+    g.outputs = [y, c1, c3]
+    return g
+
+
+def pool_graph() -> Graph:
+    """Every pooling operator, 1d/2d/3d, with padding, strides and uneven adaptive windows."""
+    g = Graph()
+    x2 = g.input((2, 3, 11, 10))
+    x1 = g.input((3, 5, 17))
+    x3 = g.input((2, 2, 5, 6, 7))
+    g.outputs = [
+        g.add("max_pool2d", [x2], kernel_size=3, stride=2, padding=1),
+        g.add("avg_pool2d", [x2], kernel_size=2, stride=2, padding=1),
+        g.add("adaptive_avg_pool2d", [x2], output_size=4),
+        g.add("max_pool1d", [x1], kernel_size=2, stride=1, padding=1),
+        g.add("avg_pool1d", [x1], kernel_size=3, stride=2, padding=1),
+        g.add("adaptive_avg_pool1d", [x1], output_size=7),
+        g.add("max_pool3d", [x3], kernel_size=2, stride=2, padding=0),
+        g.add("avg_pool3d", [x3], kernel_size=3, stride=1, padding=1),
+        g.add("adaptive_avg_pool3d", [x3], output_size=2),
+    ]
+    return g
+
+
+def norm_graph() -> Graph:
+    """Batch norm (rank 4 and rank 2), group norm and instance norm on the same input."""
+    g = Graph()
+    x = g.input((3, 8, 5, 6))
+    v = g.input((6, 4))
+    g.outputs = [
+        g.add("batch_norm2d", [x], features=8),
+        g.add("batch_norm1d", [v], features=4),
+        g.add("group_norm", [x], groups=4, features=8),
+        g.add("instance_norm2d", [x], features=8),
+        g.add("instance_norm1d", [g.input((2, 3, 7))], features=3),
+    ]
+    return g
+
+
+@pytest.mark.parametrize("graph, kernels", [
+    # linear+add+relu, bmm+gelu+scale, mm, matmul, linear: one kernel each
+    (matmul_graph, ["linear_add_relu_kernel", "bmm_gelu_scale_kernel", "mm_kernel", "matmul_kernel"]),
+    (conv_graph, ["conv2d_bias_silu_mul_kernel", "copy_kernel", "conv_transpose3d_bias_kernel"]),
+    (pool_graph, ["max_pool2d_kernel", "avg_pool3d_kernel", "adaptive_avg_pool1d_kernel"]),
+    (norm_graph, ["batch_norm_kernel", "group_norm_kernel", "instance_norm2d_rows_kernel"]),
+])
+def test_dense_lowering_is_accepted(verifier, graph, kernels):
+    g = graph()
+    program = lower(g)
+    for name in kernels:
+        assert f"def {name}(" in program, name
+    if graph is matmul_graph:
+        # every epilogue is fused: one kernel per matmul-class operator, nothing else
+        assert program.count("@triton.jit") == 5 and 'input_precision="ieee"' in program
+    if graph is conv_graph:
+        assert "F.conv2d(" in program and "F.conv_transpose3d(" in program
+    verdict = verifier.verify(g.to_task(id=f"teacher_{graph.__name__}", level=6), program)
+    assert verdict.accepted, verdict.summary()
+
+
+@pytest.mark.parametrize("graph, old, new", [
+    (matmul_graph, "v4 = tl.maximum(v3, 0.0)", "v4 = v3"),  # epilogue activation dropped
+    (matmul_graph, "other=0.0)[None, :]", "other=0.0)[None, :] * 0.0"),  # linear bias dropped
+    (conv_graph, "v1 = in0 + in1", "v1 = in0"),  # conv bias dropped
+    (pool_graph, "/ 4.0", "/ 3.0"),  # avg pool divisor without the padding
+    # batch norm normalising with the unbiased variance
+    (norm_graph, "var = tl.sum(total, axis=1, keep_dims=True) / n_red", "var = tl.sum(total, axis=1, keep_dims=True) / (n_red - 1)"),
+])
+def test_mutated_dense_lowering_is_rejected(verifier, graph, old, new):
+    g = graph()
+    program = lower(g)
+    assert old in program
+    verdict = verifier.verify(g.to_task(id="teacher_dense_mutant", level=6), program.replace(old, new, 1))
+    assert not verdict.accepted
+    assert verdict.stage == "correct", verdict.summary()
+
+
+def test_batch_norm_running_estimates_follow_the_reference(tmp_path):
+    """Training-mode forwards update running mean/var/count like nn.BatchNorm; eval mode then uses them."""
+    g = Graph()
+    g.outputs = [g.add("batch_norm3d", [g.input((3, 4, 2, 3, 5))], features=4)]
+    task = g.to_task(id="teacher_bn_state", level=1)
+    (tmp_path / "ref.py").write_text(task.code)
+    (tmp_path / "cand.py").write_text(lower(g))
+    ref_mod = load_module(tmp_path / "ref.py", "_teacher_bn_ref")
+    cand_mod = load_module(tmp_path / "cand.py", "_teacher_bn_cand")
+    init = ref_mod.get_init_inputs()
+    ref, new = ref_mod.Model(*init), cand_mod.ModelNew(*init)
+    new.load_state_dict(ref.state_dict())
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for _ in range(3):
+            x = torch.randn(3, 4, 2, 3, 5) * 2 + 1
+            torch.testing.assert_close(new(x), ref(x), atol=1e-5, rtol=1e-5)
+        for key, value in ref.state_dict().items():
+            torch.testing.assert_close(new.state_dict()[key], value, atol=1e-6, rtol=1e-5, msg=key)
+        ref.eval(), new.eval()
+        x = torch.randn(3, 4, 2, 3, 5)
+        torch.testing.assert_close(new(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.fixture
+def unlowered_op():
+    """An operator registered after the teacher's tables (as a new registry entry would be)."""
+    op = Unary("teacher_test_square", "{x} * {x}", "pointwise")
+    REGISTRY[op.name] = op
+    yield op.name
+    del REGISTRY[op.name]
+
+
+def test_operator_without_lowering_raises_unsupported(unlowered_op):
+    g = Graph()
+    g.outputs = [g.add(unlowered_op, [g.add("relu", [g.input((4, 16))])])]
+    with pytest.raises(Unsupported) as info:
+        lower(g)
+    assert info.value.op == unlowered_op and "no teacher lowering" in info.value.reason
