@@ -71,7 +71,12 @@ def run(cfg: DictConfig) -> dict:
     from tqdm import tqdm
 
     jobs_plan = plan(_plain(cfg.level), _plain(cfg.n))
-    builder = partial(build, _plain(cfg.sampler), _plain(cfg.solver), _plain(cfg.validate))
+    sampler_cfg = _plain(cfg.sampler)
+    if cfg.teacher.enabled and cfg.teacher.supported_only:
+        from synth.sft import supported_sampler_ops
+
+        sampler_cfg["ops"] = supported_sampler_ops()
+    builder = partial(build, sampler_cfg, _plain(cfg.solver), _plain(cfg.validate))
     sampler, _ = builder()
     prompt = instantiate(cfg.prompt)
     out = output_dir(cfg)
@@ -120,6 +125,10 @@ def run(cfg: DictConfig) -> dict:
                "failures": failures[:20], "modes": _count(e["mode"] for e in entries),
                "ran_cpu": sum(e["ran_cpu"] for e in entries), **summarize(entries, names)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    if cfg.teacher.enabled:
+        from synth.sft import export_sft
+
+        export_sft(out, entries, _plain(cfg.teacher), prompt)
     print(f"synth: wrote {len(entries)} programs to {out} in {wall:.1f}s "
           f"({counts['duplicates']} duplicates, {counts['excluded']} excluded, {counts['failed']} failed)")
     return summary

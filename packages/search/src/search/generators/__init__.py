@@ -1,4 +1,5 @@
-"""Generators, where candidate kernels come from: config group `generator=replay|transformers|openai|vllm`.
+"""Generators, where candidate kernels come from (config group `generator`): replay, teacher,
+transformers, openai, vllm.
 
 Every generator takes a batch of prompts (chat messages) and returns `n` completions for each:
 
