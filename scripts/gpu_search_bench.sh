@@ -15,6 +15,7 @@
 #   4. search, fragment search without whole-program kernels (assembly with a PyTorch part, timed)
 #                                                           -> $OUT/search/swish_residual
 #   5. RESULTS.md: device, versions, date, commands, the comparison table
+# Time limits of steps 2-4 in seconds: BOFN_S (200), FRAG_S (100), SEARCH_S (60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the output folder}
@@ -57,14 +58,14 @@ run_bench() {  # run_bench SECONDS OUT_DIR ARGS...: a bench with a time limit, t
 "$PY" -m search.fixtures "$OUT/replay.jsonl" | tee -a "$LOG"
 "$PY" -m search.fixtures "$OUT/replay_fragments.jsonl" --no-whole | tee -a "$LOG"
 
-run_bench 200 "$OUT/bench/best_of_n" strategy=best_of_n strategy.n=1
-run_bench 100 "$OUT/bench/fragments" strategy=fragments \
+run_bench "${BOFN_S:-200}" "$OUT/bench/best_of_n" strategy=best_of_n strategy.n=1
+run_bench "${FRAG_S:-100}" "$OUT/bench/fragments" strategy=fragments \
   "suite.names=[relu_scale_bias,conv2d_bias_relu,swish_residual,softmax]"
 
 SEARCH=(task=fixtures/swish_residual strategy=fragments "generator.path=$OUT/replay_fragments.jsonl"
         "out_dir=$OUT/search/swish_residual" verify.compile_baseline=true)
 echo "+ python -m search ${SEARCH[*]}" | tee -a "$LOG"
-timeout -k 5 60 "$PY" -m search "${SEARCH[@]}" >> "$LOG" 2>&1 || echo "search stopped (time limit or error)" | tee -a "$LOG"
+timeout -k 5 "${SEARCH_S:-60}" "$PY" -m search "${SEARCH[@]}" >> "$LOG" 2>&1 || echo "search stopped (time limit or error)" | tee -a "$LOG"
 
 "$PY" - "$OUT" <<'EOF'
 """Write RESULTS.md (device, versions, date, the commands, tables) and print the short table last."""

@@ -43,11 +43,32 @@ def _write(code: str, directory: str, stem: str) -> Path:
     return path
 
 
+def _perturb_constant_parameters(model, seed: int) -> None:
+    """Seeded noise on every parameter whose values are all equal (norm weights of 1, biases of 0): with
+    those, a kernel that forgets `* weight` or `+ bias` would still be right. Parameters are visited in
+    creation order, so a ModelNew that creates the same parameters gets the same values."""
+    gen = torch.Generator().manual_seed(seed + 7919)
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.is_floating_point() or p.numel() < 1:
+                continue
+            noise = torch.randn(p.shape, generator=gen)
+            if p.numel() > 1 and bool((p == p.reshape(-1)[0]).all()):
+                c = float(p.reshape(-1)[0])
+                p.copy_(c * (1 + 0.1 * noise) if c else 0.01 * noise)
+
+
 def _build_reference(module, cfg: VerifyConfig, device):
     seed_everything(cfg.seed)
     init = module.get_init_inputs()
     seed_everything(cfg.seed)
-    return module.Model(*init).to(device), init
+    model = module.Model(*init)
+    _perturb_constant_parameters(model, cfg.seed)
+    return model.to(device), init
+
+
+def _buffers(model) -> dict:
+    return {name: b.detach() for name, b in model.named_buffers()}
 
 
 def _nbytes(obj) -> int:
@@ -82,18 +103,21 @@ def reference_job(job: dict, gpu_lock=None) -> dict:
                 variants_ok.append(mod_idx - 1)
             outputs.append(to_device(out, "cpu") if not isinstance(out, torch.Tensor) else out.detach().cpu())
             nbytes.append(_nbytes(inputs) + _nbytes(out))
-        torch.save({"outputs": outputs}, job["out_path"])
+        torch.save({"outputs": outputs, "buffers": {k: b.cpu() for k, b in _buffers(model).items()}}, job["out_path"])
     return {"trials": cfg.trials, "variants_ok": variants_ok, "nbytes": nbytes[0],
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
 
 
 def _build_candidate(new_cls, init, model, cfg: VerifyConfig, device):
-    """ModelNew(*init) with the reference's weights when names and shapes match (else the same seed)."""
+    """ModelNew(*init) with the reference's weights when names and shapes match (else the same seed and
+    the same perturbation)."""
     seed_everything(cfg.seed)
     new = new_cls(*init)
     ref_sd, new_sd = model.state_dict(), new.state_dict()
     if ref_sd.keys() == new_sd.keys() and all(ref_sd[k].shape == new_sd[k].shape for k in ref_sd):
         new.load_state_dict(ref_sd)
+    else:
+        _perturb_constant_parameters(new, cfg.seed)
     return new.to(device)
 
 
@@ -210,6 +234,7 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
                     raise _Reject("correct", "shape_specialized", f"correct on the default shapes but not when "
                                   f"the input sizes change: {cmp.message}")
                 raise _Reject("correct", cmp.error_class, f"trial {n}: {cmp.message}")
+        _check_buffers(new, torch.load(job["ref_path"], map_location=device, weights_only=True).get("buffers", {}), cfg)
         v.trials = len(plan)
         patched = changed(clean, snapshot())
         if patched:
@@ -232,6 +257,19 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return v.to_dict()
+
+
+def _check_buffers(new, ref_buffers: dict, cfg: VerifyConfig) -> None:
+    """After the same forwards, the candidate's buffers (running statistics, counters) must match the
+    reference's, by name. Skipped when the buffer names differ (the candidate then owns its own state)."""
+    mine = _buffers(new)
+    if not ref_buffers or mine.keys() != ref_buffers.keys():
+        return
+    for name, ref in ref_buffers.items():
+        cmp = compare(mine[name], ref, cfg.atol, cfg.rtol)
+        if not cmp.ok:
+            raise _Reject("correct", "wrong_state", f"buffer {name!r} differs from the reference after the trials "
+                          f"(e.g. running statistics of a norm layer): {cmp.message}")
 
 
 def _check_faithful(v: Verdict, cfg: VerifyConfig, audit: TorchAudit, inputs, out, first, patched, on_gpu) -> None:

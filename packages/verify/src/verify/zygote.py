@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 # nothing it should not have (anything else retires an inline worker).
 BENIGN = frozenset({
     "wrong_values", "shape_mismatch", "dtype_mismatch", "nan_or_inf", "input_mutated", "cached_output",
-    "shape_specialized", "triton_compile_error", "import_error", "init_error", "no_kernel_launch",
+    "shape_specialized", "wrong_state", "triton_compile_error", "import_error", "init_error", "no_kernel_launch",
     "torch_fallback", "output_aliases_input", "tensor_subclass", "kernel_not_doing_work",
 })
 
