@@ -68,6 +68,8 @@ def validate_ppo(cfg: DictConfig) -> None:
 def sft_config(cfg: DictConfig) -> DictConfig:
     """veRL's SFT trainer config with the experiment's `sft` node merged over it."""
     base = compose(config_name="sft_trainer_engine")
+    # free-form like its PPO twin: any HF config field, e.g. attn_implementation=sdpa where flash-attn is missing
+    OmegaConf.set_struct(base.model.override_config, False)
     # resolved against the rl config first: the experiment's sft node may point at rl.* paths
     return OmegaConf.merge(base, OmegaConf.to_container(cfg.get("sft") or {}, resolve=True))
 
