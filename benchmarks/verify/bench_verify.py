@@ -134,7 +134,7 @@ def main() -> None:
     print("steady median phases (s): " + ", ".join(f"{k} {v:.3f}" for k, v in res["steady_phase_median_s"].items()))
     print(f"steady: {len(steady_pairs)} candidates in {wall:.1f} s = {res['steady_cand_per_s']:.2f} cand/s "
           f"({res['steady_cand_per_s_per_device']:.2f} per {'GPU' if gpu else 'CPU machine'}), "
-          f"{res['steady_accepted']} accepted, {res['worker_starts']} worker processes started for {res['workers']} slots")
+          f"{res['steady_accepted']} accepted, {res['worker_starts']} worker server processes started ({res['workers']} slots)")
 
 
 if __name__ == "__main__":

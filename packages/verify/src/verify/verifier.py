@@ -69,11 +69,13 @@ class Verifier:
         shared = None if persistent else sandbox.Sandbox(self.interpret, workdir=self._tmp)
         self._sandboxes = [] if persistent else [shared]
         self._slots: queue.Queue = queue.Queue()
+        self._slot_boxes = [shared] if shared else []
         for i in range(workers):
             box = shared or sandbox.Sandbox(self.interpret, persistent=True, max_jobs=config.max_jobs_per_worker,
                                             workdir=self._tmp)
             if persistent:
                 self._sandboxes.append(box)
+                self._slot_boxes.append(box)
             self._slots.put((f"cuda:{i % n_gpu}" if n_gpu else "cpu", box))
         # references run where no candidate ever runs: a persistent trusted worker per device
         self._ref_boxes = {dev: (shared or sandbox.Sandbox(self.interpret, persistent=True, max_jobs=2**31,
@@ -168,8 +170,7 @@ class Verifier:
         """Worker server processes started so far for candidates: kept workers, or the forking zygote.
         A kept worker retires only after a candidate that could have left something behind, so in a
         clean run this stays at `workers`."""
-        refs = set(map(id, self._ref_boxes.values()))
-        return sum(box.starts for box in self._sandboxes if id(box) not in refs)
+        return sum(box.starts for box in self._slot_boxes)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
