@@ -20,7 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("TRITON_INTERPRET", "1")
 
-from synth.generate import program_rng  # noqa: E402
+from synth.generate import graph_at  # noqa: E402
 from synth.ops import compute_ops  # noqa: E402
 from synth.sampler import Sampler  # noqa: E402
 from synth.solvers.propagation import PropagationSolver  # noqa: E402
@@ -28,16 +28,6 @@ from synth.teacher import Unsupported, lower, supported_ops  # noqa: E402
 from synth.teacher.support import reason  # noqa: E402
 from synth.validate import Validator  # noqa: E402
 from verify import Verifier, VerifyConfig  # noqa: E402
-
-
-def sample(ops, level, seed, index, caps, validator):
-    """The graph at (seed, level, index) over `ops`, or None when synthesis finds none."""
-    sampler = Sampler(PropagationSolver(), ops=ops, **caps)
-    try:
-        graph, _ = sampler.sample(program_rng(seed, level, index), level, check=validator.check)
-    except RuntimeError:
-        return None
-    return graph
 
 
 def attempt(graph, name):
@@ -91,7 +81,7 @@ def main() -> None:
     items = []
     for op in registry:
         for i in range(args.per_op):
-            graph = sample([op], 1, args.seed, i, caps, validator)
+            graph = graph_at(Sampler(PropagationSolver(), ops=[op], **caps), validator, args.seed, 1, i)
             if graph is None:
                 print(f"[coverage] no level-1 program for {op} (index {i}) under the caps", file=sys.stderr)
                 continue
@@ -99,7 +89,7 @@ def main() -> None:
     for level, count in ((2, args.level2), (5, args.level5)):
         for pool_name, ops in pools:
             for i in range(count):
-                graph = sample(ops, level, args.seed, i, caps, validator)
+                graph = graph_at(Sampler(PropagationSolver(), ops=ops, **caps), validator, args.seed, level, i)
                 if graph is not None:
                     items.append(((level, pool_name), *attempt(graph, f"teacher_l{level}_{pool_name}_{i}")))
 

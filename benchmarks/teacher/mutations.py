@@ -36,7 +36,7 @@ from pathlib import Path
 
 os.environ.setdefault("TRITON_INTERPRET", "1")
 
-from synth.generate import program_rng
+from synth.generate import graph_at
 from synth.sampler import Sampler
 from synth.solvers.propagation import PropagationSolver
 from synth.teacher import Unsupported, lower, supported_ops
@@ -164,15 +164,6 @@ def mutants(program: str, rng: random.Random, per_kind: int) -> list[dict]:
     return out
 
 
-def sample(ops, level, seed, index, caps, validator):
-    sampler = Sampler(PropagationSolver(), ops=ops, **caps)
-    try:
-        graph, _ = sampler.sample(program_rng(seed, level, index), level, check=validator.check)
-    except RuntimeError:
-        return None
-    return graph
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-op", type=int, default=1, help="level-1 programs per supported operator")
@@ -200,7 +191,7 @@ def main() -> None:
     jobs = [([op], 1, i, f"l1_{op}_{i}") for op in supported for i in range(args.per_op)]
     jobs += [(supported, 2, i, f"l2_{i}") for i in range(args.level2)]
     for ops, level, i, name in jobs:
-        graph = sample(ops, level, args.seed, i, caps, validator)
+        graph = graph_at(Sampler(PropagationSolver(), ops=ops, **caps), validator, args.seed, level, i)
         if graph is None:
             print(f"[mutations] no program for {name} under the caps", file=sys.stderr)
             continue

@@ -55,6 +55,15 @@ def program_rng(seed: int, level: int, index: int) -> random.Random:
     return random.Random(f"{seed}:{level}:{index}")
 
 
+def graph_at(sampler: Sampler, validator: Validator, seed: int, level: int, index: int):
+    """The graph at (seed, level, index), or None when synthesis finds none there."""
+    try:
+        graph, _ = sampler.sample(program_rng(seed, level, index), level, check=validator.check)
+    except RuntimeError:
+        return None
+    return graph
+
+
 def make_program(sampler: Sampler, validator: Validator, seed: int, level: int, index: int) -> Record:
     """The program at (seed, level, index): sampled, solved, and run (meta always, CPU when small)."""
     rng = program_rng(seed, level, index)

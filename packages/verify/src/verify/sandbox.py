@@ -23,6 +23,9 @@ from multiprocessing.connection import Connection
 from verify.gpulock import read_status
 
 
+_MAX_WAIT_FACTOR = 10
+
+
 @dataclass
 class Outcome:
     # "ok", "error" (the job raised), "timeout", "crash" (died without answering), "out_of_memory"
@@ -153,7 +156,10 @@ class Sandbox:
                 if pid is None:
                     continue
                 state, since, waited = read_status(status_path) if lock_path else ("idle", 0.0, 0.0)
-                if time.monotonic() > deadline + waited + (time.time() - since if state == "wait" else 0.0):
+                # the worker writes this file, so a candidate could too: lock waits extend the deadline by
+                # at most _MAX_WAIT_FACTOR timeouts
+                waited = min(waited + (time.time() - since if state == "wait" else 0.0), _MAX_WAIT_FACTOR * timeout_s)
+                if time.monotonic() > deadline + waited:
                     self._kill(pid, job_id)
                     return Outcome("timeout", message=f"no answer within {timeout_s:g} s (infinite loop or hang?)")
                 if hold_limit_s and state == "hold" and time.time() - since > hold_limit_s:
