@@ -4,16 +4,30 @@ A TorchDispatchMode sees every aten op. Ops issued while a Triton kernel runs (t
 copies) are not the candidate's and are ignored. With `poison_alloc`, every uninitialised allocation
 (`torch.empty` and friends) is filled with NaN before the candidate sees it, so a kernel that leaves
 part of its output unwritten, or accumulates into memory it assumes is zero, fails the correctness check.
+A contiguous allocation also gets a poisoned guard band behind it (the candidate sees only the requested
+elements): `overruns()` counts the guards a kernel wrote into, so an off-by-one mask (`offs <= n`) that
+stores one element past the end of an output is caught even where that memory would go unnoticed.
 """
 from __future__ import annotations
 
 from collections import Counter
 
+import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from verify.launches import TRACKER, poison
 
 ALLOC_OPS = frozenset({"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided"})
+# elements of poisoned guard band behind every contiguous allocation
+GUARD = 4096
+
+
+def _untouched(guard: torch.Tensor) -> bool:
+    if guard.is_floating_point() or guard.is_complex():
+        return bool(torch.isnan(guard).all())
+    if guard.dtype == torch.bool:
+        return bool(guard.all())
+    return bool((guard == torch.iinfo(guard.dtype).min).all())
 
 
 class TorchAudit(TorchDispatchMode):
@@ -21,6 +35,7 @@ class TorchAudit(TorchDispatchMode):
         super().__init__()
         self.poison_alloc = poison_alloc
         self.ops: Counter = Counter()
+        self.guards: list[torch.Tensor] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
@@ -29,8 +44,22 @@ class TorchAudit(TorchDispatchMode):
         name = func.overloadpacket.__name__
         self.ops[name] += 1
         if self.poison_alloc and name in ALLOC_OPS:
+            out = self._guarded(out)
             poison(out)
         return out
+
+    def _guarded(self, out: torch.Tensor) -> torch.Tensor:
+        """`out`'s shape and dtype, as the front of a longer buffer whose poisoned tail is watched."""
+        if not isinstance(out, torch.Tensor) or out.numel() == 0 or not out.is_contiguous():
+            return out
+        buf = torch.empty(out.numel() + GUARD, dtype=out.dtype, device=out.device)
+        poison(buf)
+        self.guards.append(buf[out.numel():])
+        return buf[: out.numel()].view(out.shape)
+
+    def overruns(self) -> int:
+        """How many allocations had elements written past their end."""
+        return sum(not _untouched(g) for g in self.guards)
 
     def compute_ops(self, free: set[str], allowed: set[str]) -> tuple[list[str], list[str]]:
         """(every non-free op seen, those of them not allowed)."""

@@ -24,7 +24,8 @@ ERROR_CLASSES = {
     ),
     "correct": (
         "runtime_error", "shape_mismatch", "dtype_mismatch", "nan_or_inf", "wrong_values", "input_mutated",
-        "cached_output", "shape_specialized", "wrong_state", "timeout", "crash", "out_of_memory",
+        "cached_output", "shape_specialized", "wrong_state", "out_of_bounds_write", "timeout", "crash",
+        "out_of_memory",
     ),
     "timed": ("implausible_speed", "timing_error", "timeout", "crash", "out_of_memory"),
 }

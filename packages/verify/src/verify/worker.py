@@ -205,6 +205,9 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
                 raise _Reject(stage, cls, msg)
             finally:
                 TRACKER.mode = "off"
+            if audit.overruns():
+                raise _Reject("correct", "out_of_bounds_write", f"{audit.overruns()} buffer(s) allocated in forward "
+                              "were written past their end: check the masks of your stores (offs < n, not <=)")
             if n == 0:
                 first_launches = (list(TRACKER.launches), list(TRACKER.errors))
                 _check_faithful(v, cfg, audit, inputs, out, first_launches, changed(clean, snapshot()), on_gpu)
