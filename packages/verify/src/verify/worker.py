@@ -219,7 +219,8 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
         phase("noop")
         v.passed("faithful")
         # reloaded after the candidate ran: nothing it did in memory can reach these
-        ref_outputs = torch.load(job["ref_path"], map_location=device, weights_only=True)["outputs"]
+        reference = torch.load(job["ref_path"], map_location=device, weights_only=True)
+        ref_outputs = reference["outputs"]
         for n, ((mod_idx, _), out) in enumerate(zip(plan, outs)):
             inputs, originals = audits[n]
             for a, b in zip(inputs, originals):
@@ -237,7 +238,7 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
                     raise _Reject("correct", "shape_specialized", f"correct on the default shapes but not when "
                                   f"the input sizes change: {cmp.message}")
                 raise _Reject("correct", cmp.error_class, f"trial {n}: {cmp.message}")
-        _check_buffers(new, torch.load(job["ref_path"], map_location=device, weights_only=True).get("buffers", {}), cfg)
+        _check_buffers(new, reference.get("buffers", {}), cfg)
         v.trials = len(plan)
         patched = changed(clean, snapshot())
         if patched:
