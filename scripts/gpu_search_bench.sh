@@ -29,19 +29,8 @@ PY=${PYTHON:-python}
 LOG="$OUT/run.log"
 : > "$LOG"
 
-"$PY" - <<'EOF'
-import importlib.util, sys
-import torch
-missing = [m for m in ("hydra", "omegaconf", "numpy", "tqdm", "matplotlib", "networkx", "triton")
-           if importlib.util.find_spec(m) is None]
-if missing:
-    sys.exit(f"missing Python packages: {', '.join(missing)} (put their wheels on PYTHONPATH)")
-import os
-if not torch.cuda.is_available() and not os.environ.get("ALLOW_CPU"):
-    sys.exit("no CUDA device visible: this script measures GPU timings (ALLOW_CPU=1 for a smoke run)")
-EOF
-WANDB=true
-"$PY" -c "import wandb" 2>/dev/null || { WANDB=false; echo "wandb not importable: no W&B run" | tee -a "$LOG"; }
+WANDB=$("$PY" scripts/gpu_preflight.py) || exit 2
+[ "$WANDB" = true ] || echo "wandb not importable: no W&B run" | tee -a "$LOG"
 
 run_bench() {  # run_bench SECONDS OUT_DIR ARGS...: a bench with a time limit, then its report from what finished
   local limit=$1 dir=$2

@@ -37,18 +37,8 @@ export L2_N=${L2_N:-40} FRAG_N=${FRAG_N:-8} MAX_DIM=${MAX_DIM:-32768} MAX_ELEMEN
 export MAX_FLOPS=${MAX_FLOPS:-17179869184} L1_OPS=${L1_OPS:-}
 GEN_S=${GEN_S:-60} BENCH_S=${BENCH_S:-270} FRAG_S=${FRAG_S:-60}
 
-"$PY" - <<'EOF'
-import importlib.util, os, sys
-import torch
-missing = [m for m in ("hydra", "omegaconf", "numpy", "tqdm", "matplotlib", "networkx", "triton")
-           if importlib.util.find_spec(m) is None]
-if missing:
-    sys.exit(f"missing Python packages: {', '.join(missing)} (put their wheels on PYTHONPATH)")
-if not torch.cuda.is_available() and not os.environ.get("ALLOW_CPU"):
-    sys.exit("no CUDA device visible: this script measures GPU timings (ALLOW_CPU=1 for a smoke run)")
-EOF
-WANDB=true
-"$PY" -c "import wandb" 2>/dev/null || { WANDB=false; echo "wandb not importable: no W&B run" | tee -a "$LOG"; }
+WANDB=$("$PY" scripts/gpu_preflight.py) || exit 2
+[ "$WANDB" = true ] || echo "wandb not importable: no W&B run" | tee -a "$LOG"
 
 echo "+ step 1: held-out tasks -> $OUT/heldout" | tee -a "$LOG"
 timeout -k 5 "$GEN_S" "$PY" - "$OUT/heldout" <<'EOF' 2>&1 | tee -a "$LOG"
