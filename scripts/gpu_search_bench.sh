@@ -15,7 +15,8 @@
 #   4. search, fragment search without whole-program kernels (assembly with a PyTorch part, timed)
 #                                                           -> $OUT/search/swish_residual
 #   5. RESULTS.md: device, versions, date, commands, the comparison table
-# Time limits of steps 2-4 in seconds: BOFN_S (200), FRAG_S (100), SEARCH_S (60).
+# Time limits of steps 2-4 in seconds: BOFN_S (200), FRAG_S (100), SEARCH_S (60); verifier workers WORKERS (8),
+# tasks at once IN_FLIGHT (8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the output folder}
@@ -35,7 +36,7 @@ WANDB=$("$PY" scripts/gpu_preflight.py) || exit 2
 run_bench() {  # run_bench SECONDS OUT_DIR ARGS...: a bench with a time limit, then its report from what finished
   local limit=$1 dir=$2
   shift 2
-  local args=(suite=fixtures "generator.path=$OUT/replay.jsonl" "out_dir=$dir" tasks_in_flight=4
+  local args=(suite=fixtures "generator.path=$OUT/replay.jsonl" "out_dir=$dir" "workers=${WORKERS:-8}" "tasks_in_flight=${IN_FLIGHT:-8}"
               verify.compile_baseline=true "wandb.enabled=$WANDB" "$@")
   echo "+ python -m bench ${args[*]}" | tee -a "$LOG"
   if ! timeout -k 5 "$limit" "$PY" -m bench "${args[@]}" >> "$LOG" 2>&1; then

@@ -17,7 +17,7 @@
 #   3. bench, fragment search, generator=teacher, the first FRAG_N level-2 tasks  -> $OUT/bench/fragments
 #   4. RESULTS.md: device, versions, the tables by level, and per operator (level 1) vs eager and compile
 # Knobs (environment): L2_N (40), FRAG_N (8), MAX_DIM, MAX_ELEMENTS (2^24), MAX_FLOPS (2^34), time limits
-# GEN_S (60), BENCH_S (270), FRAG_S (60); SMOKE=1 makes everything tiny (4 operators, 2 level-2 programs).
+# GEN_S (60), BENCH_S (270), FRAG_S (60), verifier workers WORKERS (8), tasks at once IN_FLIGHT (8); SMOKE=1 makes everything tiny (4 operators, 2 level-2 programs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the output folder}
@@ -80,7 +80,7 @@ EOF
 run_bench() {  # run_bench SECONDS OUT_DIR ARGS...: a bench with a time limit, then its report from what finished
   local limit=$1 dir=$2
   shift 2
-  local args=(suite=folder generator=teacher "out_dir=$dir" tasks_in_flight=4 verify.compile_baseline=true
+  local args=(suite=folder generator=teacher "out_dir=$dir" "workers=${WORKERS:-8}" "tasks_in_flight=${IN_FLIGHT:-8}" verify.compile_baseline=true
               "wandb.enabled=$WANDB" "$@")
   echo "+ python -m bench ${args[*]}" | tee -a "$LOG"
   if ! timeout -k 5 "$limit" "$PY" -m bench "${args[@]}" >> "$LOG" 2>&1; then

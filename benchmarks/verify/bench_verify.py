@@ -10,7 +10,7 @@ Phases, all on the fixture suite (13 tasks with correct candidates):
 - steady: `rounds` x 13 distinct programs (each candidate with a unique trailing comment, so the verdict
   cache misses while Triton's kernel cache is warm, as in an RL run where kernels repeat), references
   already cached. Reported as candidates per second per GPU.
-- repeatability (GPU): two separate verifiers (fresh worker processes) time the same candidates;
+- repeatability (GPU), once per --scale: two separate verifiers (fresh worker processes) time the same candidates;
   median-to-median difference per task.
 - baselines (GPU): eager and torch.compile per task, with the candidate, in the same process.
 Prints a table last and writes everything to --out as JSON.
@@ -32,8 +32,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers-per-gpu", type=int, default=12)
     ap.add_argument("--rounds", type=int, default=8)
-    ap.add_argument("--scale", type=int, default=4,
-                    help="multiply the fixtures' batch-like sizes by this for the repeatability/baseline phase")
+    ap.add_argument("--scale", type=lambda v: v.split(","), default=["4", "64MiB"],
+                    help="comma-separated sizes, one repeatability phase each (baselines with torch.compile at "
+                         "the first): a factor for every fixture's size constants (4), or a target input size "
+                         "(64MiB: per task, the largest power-of-two factor up to 64 whose inputs fit)")
     ap.add_argument("--no-compile-baseline", action="store_true",
                     help="skip the torch.compile baseline in the repeatability phase (saves its compile time)")
     ap.add_argument("--out", required=True)
@@ -78,56 +80,18 @@ def main() -> None:
                                     for k in ("setup", "load", "trials", "noop", "timing")}
     res["cold_phase_median_s"] = {k: statistics.median(x.phases.get(k, 0.0) for x in cold)
                                   for k in ("setup", "load", "trials", "noop", "timing")}
-    rows = []
+    save(res, args.out)  # throughput is kept even if a later phase runs out of time
     if gpu:
-        from dataclasses import replace
-
-        from verify.inputs import scale_sizes
-
-        res["scale"] = args.scale
-        scaled = [(replace(t, code=scale_sizes(t.code, args.scale)), c) for t, c in pairs]
-        runs = []
-        for _ in range(2):
-            with Verifier(VerifyConfig(compile_baseline=not args.no_compile_baseline), workers_per_gpu=args.workers_per_gpu, cache=False) as v:
-                runs.append(v.verify_many(scaled, return_exceptions=True))
-        for (t, _), a, b in zip(pairs, *runs):
-            if isinstance(a, Exception) or isinstance(b, Exception):
-                rows.append({"task": t.id, "error": str(a if isinstance(a, Exception) else b)[:200]})
-                continue
-            if not (a.timed and b.timed):
-                rows.append({"task": t.id, "error": f"{a.error_class or ''} {b.error_class or ''}"})
-                continue
-            diff = abs(a.candidate.median_ms - b.candidate.median_ms) / a.candidate.median_ms
-            rows.append({"task": t.id, "cand_ms_run1": a.candidate.median_ms, "cand_ms_run2": b.candidate.median_ms,
-                         "cand_iqr_ms": a.candidate.iqr_ms, "repeat_diff": diff, "cand_host_ms": a.candidate.host_ms,
-                         "eager_ms": a.eager.median_ms, "compile_ms": a.compiled.median_ms if a.compiled else None,
-                         "speedup_eager": a.speedup_eager, "speedup_compile": a.speedup_compile,
-                         "eager_repeat_diff": abs(a.eager.median_ms - b.eager.median_ms) / a.eager.median_ms})
-        diffs = [r["repeat_diff"] for r in rows if "repeat_diff" in r]
-        res["repeat_median_diff"] = statistics.median(diffs) if diffs else None
-        res["repeat_max_diff"] = max(diffs) if diffs else None
-        res["repeat_within_3pct"] = sum(d <= 0.03 for d in diffs)
-    res["per_task"] = rows
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(res, f, indent=2)
-
-    if rows:
-        print(f"repeatability and baselines on the fixtures with batch sizes x{args.scale}")
+        res["repeatability"] = {}
+        for i, scale in enumerate(args.scale):
+            # the torch.compile baseline at the first scale only (its compile time is the phase's main cost)
+            with_compile = i == 0 and not args.no_compile_baseline
+            res["repeatability"][scale] = repeat_phase(pairs, scale, with_compile, args.workers_per_gpu)
+            save(res, args.out)
     print(f"\n== verifier benchmark: {res['device']}, torch {res['torch']}, triton {res['triton']}, "
           f"{res['workers']} workers ==")
-    if rows:
-        print(f"{'task':28s} {'cand ms':>9s} {'run2 ms':>9s} {'diff':>6s} {'eager ms':>9s} {'compile ms':>10s} "
-              f"{'vs eager':>8s} {'vs comp':>8s}")
-        for r in rows:
-            if "error" in r:
-                print(f"{r['task']:28s} not timed: {r['error']}")
-                continue
-            print(f"{r['task']:28s} {r['cand_ms_run1']:9.4f} {r['cand_ms_run2']:9.4f} {100 * r['repeat_diff']:5.1f}% "
-                  f"{r['eager_ms']:9.4f} {r['compile_ms'] or float('nan'):10.4f} {r['speedup_eager']:8.2f} "
-                  f"{(r['speedup_compile'] or float('nan')):8.2f}")
-        print(f"repeatability: median diff {100 * res['repeat_median_diff']:.2f}%, max {100 * res['repeat_max_diff']:.2f}%, "
-              f"{res['repeat_within_3pct']}/{len(diffs)} tasks within 3%")
+    for scale, rep in res.get("repeatability", {}).items():
+        print_repeat(scale, rep)
     print(f"cold (empty Triton cache): {len(pairs)} candidates in {res['cold_wall_s']:.1f} s, "
           f"{res['cold_accepted']} accepted; median phases (s): "
           + ", ".join(f"{k} {v:.3f}" for k, v in res["cold_phase_median_s"].items()))
@@ -135,6 +99,86 @@ def main() -> None:
     print(f"steady: {len(steady_pairs)} candidates in {wall:.1f} s = {res['steady_cand_per_s']:.2f} cand/s "
           f"({res['steady_cand_per_s_per_device']:.2f} per {'GPU' if gpu else 'CPU machine'}), "
           f"{res['steady_accepted']} accepted, {res['worker_starts']} worker server processes started ({res['workers']} slots)")
+
+
+def save(res: dict, out: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(res, f, indent=2)
+
+
+def input_bytes(code: str) -> int:
+    """Bytes of the tensors a task's get_inputs() returns (run on the CPU)."""
+    import torch
+
+    ns: dict = {"__name__": "_sized_task"}
+    exec(compile(code, "<task>", "exec"), ns)
+    return sum(t.numel() * t.element_size() for t in ns["get_inputs"]() if isinstance(t, torch.Tensor))
+
+
+def factor_for(code: str, scale: str) -> int:
+    """The size factor for one task: `scale` itself ("4"), or for a target ("64MiB") the largest power of
+    two up to 64 whose inputs stay within it."""
+    from verify.inputs import scale_sizes
+
+    if not scale.endswith("MiB"):
+        return int(scale)
+    target, factor = float(scale[:-3]) * 2**20, 1
+    while factor < 64 and input_bytes(scale_sizes(code, factor * 2)) <= target:
+        factor *= 2
+    return factor
+
+
+def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int) -> dict:
+    """Two separate verifiers (fresh worker processes) time the same candidates on the fixtures with
+    their size constants scaled (see factor_for); eager (and torch.compile) baselines from the first."""
+    from dataclasses import replace
+
+    from verify import Verifier, VerifyConfig
+    from verify.inputs import scale_sizes
+
+    factors = [factor_for(t.code, scale) for t, _ in pairs]
+    scaled = [(replace(t, code=scale_sizes(t.code, f)), c) for (t, c), f in zip(pairs, factors)]
+    runs = []
+    for _ in range(2):
+        with Verifier(VerifyConfig(compile_baseline=with_compile), workers_per_gpu=workers_per_gpu, cache=False) as v:
+            runs.append(v.verify_many(scaled, return_exceptions=True))
+    rows = []
+    for (t, _), f, a, b in zip(pairs, factors, *runs):
+        if isinstance(a, Exception) or isinstance(b, Exception):
+            rows.append({"task": t.id, "factor": f, "error": str(a if isinstance(a, Exception) else b)[:200]})
+            continue
+        if not (a.timed and b.timed):
+            rows.append({"task": t.id, "factor": f, "error": f"{a.error_class or ''} {b.error_class or ''}"})
+            continue
+        diff = abs(a.candidate.median_ms - b.candidate.median_ms) / a.candidate.median_ms
+        rows.append({"task": t.id, "factor": f, "input_mib": input_bytes(scale_sizes(t.code, f)) / 2**20,
+                     "cand_ms_run1": a.candidate.median_ms, "cand_ms_run2": b.candidate.median_ms,
+                     "cand_iqr_ms": a.candidate.iqr_ms, "repeat_diff": diff, "cand_host_ms": a.candidate.host_ms,
+                     "eager_ms": a.eager.median_ms, "compile_ms": a.compiled.median_ms if a.compiled else None,
+                     "speedup_eager": a.speedup_eager, "speedup_compile": a.speedup_compile,
+                     "eager_repeat_diff": abs(a.eager.median_ms - b.eager.median_ms) / a.eager.median_ms})
+    diffs = [r["repeat_diff"] for r in rows if "repeat_diff" in r]
+    return {"scale": scale, "compile_baseline": with_compile, "per_task": rows,
+            "median_diff": statistics.median(diffs) if diffs else None, "max_diff": max(diffs) if diffs else None,
+            "within_3pct": sum(d <= 0.03 for d in diffs), "timed_tasks": len(diffs)}
+
+
+def print_repeat(scale: str, rep: dict) -> None:
+    nan = float("nan")
+    print(f"repeatability and baselines on the fixtures, sizes {'x' if scale.isdigit() else 'up to '}{scale}")
+    print(f"{'task':28s} {'x':>3s} {'cand ms':>9s} {'run2 ms':>9s} {'diff':>6s} {'eager ms':>9s} {'compile ms':>10s} "
+          f"{'vs eager':>8s} {'vs comp':>8s}")
+    for r in rep["per_task"]:
+        if "error" in r:
+            print(f"{r['task']:28s} {r['factor']:3d} not timed: {r['error']}")
+            continue
+        print(f"{r['task']:28s} {r['factor']:3d} {r['cand_ms_run1']:9.4f} {r['cand_ms_run2']:9.4f} {100 * r['repeat_diff']:5.1f}% "
+              f"{r['eager_ms']:9.4f} {r['compile_ms'] or nan:10.4f} {r['speedup_eager']:8.2f} "
+              f"{(r['speedup_compile'] or nan):8.2f}")
+    if rep["timed_tasks"]:
+        print(f"repeatability ({scale}): median diff {100 * rep['median_diff']:.2f}%, max {100 * rep['max_diff']:.2f}%, "
+              f"{rep['within_3pct']}/{rep['timed_tasks']} tasks within 3%")
 
 
 if __name__ == "__main__":

@@ -33,3 +33,56 @@ def test_kept_worker_retires_after_breakers():
         assert v.worker_starts() == 1, "a kept worker retired after an accepted candidate"
         _breakers_then_good(v)
         assert v.worker_starts() > 2, "breaker candidates must retire the kept worker"
+
+
+KILLS_ITS_PROCESS = '''
+import os
+import time
+
+import torch
+import torch.nn as nn
+
+time.sleep(4)
+os._exit(3)  # a broken task: its reference takes the whole (kept) reference server down
+
+
+class Model(nn.Module):
+    def forward(self, x):
+        return x
+
+
+def get_inputs():
+    return [torch.randn(8)]
+
+
+def get_init_inputs():
+    return []
+'''
+
+
+def test_a_task_that_kills_the_reference_server_harms_only_itself():
+    """References run in one kept server, in turn. A task that kills it is reported as not running; a task
+    whose reference job was queued behind it goes to a fresh server and its candidate is judged normally.
+    Kept workers (the GPU default) so that the reference server is one long-lived process, as on a GPU."""
+    import threading
+    import time
+
+    from verify import Task, TaskError
+
+    killer = Task.from_code(KILLS_ITS_PROCESS, id="kills_reference_server")
+    results = {}
+    with Verifier(VerifyConfig(timeout_s=60, persistent_workers="always"), workers=2, cache=False) as v:
+        def run(name, task, text):
+            try:
+                results[name] = v.verify(task, text)
+            except TaskError as e:
+                results[name] = e
+
+        a = threading.Thread(target=run, args=("killer", killer, fixture_candidate("gelu_scale")))
+        a.start()
+        time.sleep(1.5)  # the good task's reference job is queued while the killer's sleeps
+        run("good", fixture_task("gelu_scale"), fixture_candidate("gelu_scale"))
+        a.join()
+    assert isinstance(results["killer"], TaskError) and "does not run (crash)" in str(results["killer"])
+    good = results["good"]
+    assert not isinstance(good, Exception) and good.accepted, good

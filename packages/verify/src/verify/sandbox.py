@@ -77,11 +77,14 @@ class Sandbox:
         self._send_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._proc = None
+        self._req = None
+        self._eof = threading.Event()
         self._events: dict[str, threading.Event] = {}
         self._pids: dict[str, int] = {}
         self._status: dict[str, int] = {}
 
-    def _ensure(self) -> None:
+    def _ensure(self) -> tuple:
+        """The live worker server (started if needed) as (process, request pipe, end-of-replies event)."""
         with self._start_lock:
             if self._retiring and self._proc is not None:
                 try:
@@ -90,7 +93,7 @@ class Sandbox:
                     self._proc.kill()
                     self._proc.wait()
             if self._proc is not None and self._proc.poll() is None:
-                return
+                return self._proc, self._req, self._eof
             self._retiring = False
             self.starts += 1
             req_r, req_w = os.pipe()
@@ -103,13 +106,16 @@ class Sandbox:
             os.close(resp_w)
             self._req = Connection(req_w, readable=False)
             self._resp = Connection(resp_r, writable=False)
-            threading.Thread(target=self._read, args=(self._resp,), daemon=True).start()
+            self._eof = threading.Event()
+            threading.Thread(target=self._read, args=(self._resp, self._eof), daemon=True).start()
+            return self._proc, self._req, self._eof
 
-    def _read(self, resp: Connection) -> None:
+    def _read(self, resp: Connection, eof: threading.Event) -> None:
         while True:
             try:
                 kind, job_id, value = resp.recv()
             except (EOFError, OSError):
+                eof.set()
                 for ev in list(self._events.values()):
                     ev.set()  # the zygote died: wake every waiter, they report a crash
                 return
@@ -131,7 +137,6 @@ class Sandbox:
         Time spent waiting for the device lock does not count against `timeout_s`; holding the lock
         for more than `hold_limit_s` at a stretch (one forward, or the timing) ends the job as a timeout.
         """
-        self._ensure()
         job_id = uuid.uuid4().hex
         result_path = os.path.join(self.dir, f"{job_id}.pkl")
         log_path = os.path.join(self.dir, f"{job_id}.log")
@@ -142,16 +147,31 @@ class Sandbox:
                "as_cap": cap if self.interpret else 0, "gpu_mem": int(gpu_mem_gb * 2**30) if gpu_mem_gb else 0,
                "lock_path": lock_path, "lock_status_path": status_path if lock_path else None}
         try:
-            with self._send_lock:
-                self._req.send(msg)
+            proc, eof = self._send(msg)
+            if proc is None:
+                return Outcome("crash", message="the worker server died three times before it could take the job")
+            resends = 0
             deadline = time.monotonic() + timeout_s
             while job_id not in self._status:
                 ev.wait(0.02)
                 ev.clear()
-                if self._proc.poll() is not None and job_id not in self._status:
+                if proc.poll() is not None and job_id not in self._status:
                     if os.path.exists(result_path):
                         break
-                    return _died(self._proc.returncode, log_path)
+                    eof.wait(5)  # every reply the server sent before it died has been read
+                    if job_id not in self._pids and job_id not in self._status and resends < 2:
+                        # it died under an earlier job (a kept server runs jobs in turn) before starting
+                        # this one: this job is not to blame, so it goes to a fresh server
+                        resends += 1
+                        proc, eof = self._send(msg)
+                        if proc is None:
+                            return Outcome("crash", message="the worker server died three times before it "
+                                           "could take the job")
+                        deadline = time.monotonic() + timeout_s
+                        continue
+                    if job_id in self._status:
+                        break
+                    return _died(proc.returncode, log_path)
                 pid = self._pids.get(job_id)
                 if pid is None:
                     continue
@@ -183,6 +203,23 @@ class Sandbox:
                     os.unlink(p)
                 except OSError:
                     pass
+
+    def _send(self, msg: dict) -> tuple:
+        """Send a job to the live server (a fresh one if the last died meanwhile): (process, eof event), or
+        (None, None) when three servers in a row died before taking it."""
+        for attempt in range(3):
+            proc, req, eof = self._ensure()
+            try:
+                with self._send_lock:
+                    req.send(msg)
+                return proc, eof
+            except OSError:  # broken pipe: the server died under another job; the next _ensure replaces it
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        return None, None
 
     def _kill(self, pid: int, job_id: str) -> None:
         try:

@@ -6,7 +6,10 @@ are excluded; the number of timed calls adapts to the callable's speed within [m
 
 The queue is kept full (as nvbench does): before each chunk of calls the GPU gets a spin kernel long
 enough for the CPU to enqueue the whole chunk, so the events measure device time alone, not the CPU's
-launch overhead or its scheduling jitter (which made microsecond kernels unrepeatable). Host work that
+launch overhead or its scheduling jitter (which made microsecond kernels unrepeatable). Each chunk is
+checked afterwards: every call must have been fully enqueued (end event included) before the GPU reached
+its start event, else the CPU fell behind (a busy machine, a slow host path) and the chunk's times may
+contain idle gaps; such a chunk is discarded and re-run with a longer spin. Host work that
 depends on the inputs is still inside the measurement: it must first wait for the data (a sync after
 the start event), and the GPU sits idle, between the events, until the host is done. The CPU time per
 call is reported beside (`Timing.host_ms`). The event methods and the synchronize function are bound at
@@ -27,7 +30,8 @@ _synchronize = torch.cuda.synchronize
 _spin = torch.cuda._sleep
 _clock = time.perf_counter
 _CHUNK = 16
-_MAX_AHEAD_MS = 25.0
+_MAX_AHEAD_MS = 50.0
+_CHUNK_TRIES = 4
 _HOST_BATCH = 5
 _cycles_per_ms: dict[int, float] = {}
 _flush_ms: dict[tuple, float] = {}
@@ -85,6 +89,41 @@ def _host_ms_per_call(fn, args) -> float:
     return statistics.median(per_call)
 
 
+def _timed_chunk(fn, args, streams, flush, n: int, ahead_ms: float, cycles_per_ms: float) -> tuple[list, float]:
+    """`n` timed calls behind a spin of `ahead_ms`. Returns their device times and by how many ms the CPU
+    fell behind the GPU (<= 0: every call was fully enqueued before the GPU reached its start event)."""
+    mark = _Event(enable_timing=True)
+    starts = [_Event(enable_timing=True) for _ in range(n)]
+    ends = [_Event(enable_timing=True) for _ in range(n)]
+    enqueued = []
+    _synchronize()  # the GPU is idle: `mark` runs no earlier than t0 on the host clock
+    t0 = _clock()
+    mark.record()
+    _spin(int(ahead_ms * cycles_per_ms))
+    for i in range(n):
+        flush.fill_(i & 0xFF)
+        starts[i].record()
+        fn(*args)
+        _join(streams)
+        ends[i].record()
+        enqueued.append((_clock() - t0) * 1e3)
+    _synchronize()
+    reached = [mark.elapsed_time(s) for s in starts]  # GPU ms from `mark` to each start event
+    return [s.elapsed_time(e) for s, e in zip(starts, ends)], cpu_behind_ms(enqueued, reached)
+
+
+def cpu_behind_ms(enqueued_ms, reached_ms) -> float:
+    """How far the CPU fell behind: the largest (host time call i was fully enqueued) - (GPU time its start
+    event ran), both since the chunk's mark. Positive: the GPU may have idled inside a timed call.
+
+    >>> round(cpu_behind_ms([0.1, 0.2, 0.3], [1.0, 1.1, 1.2]), 3)   # queue stayed ahead
+    -0.9
+    >>> round(cpu_behind_ms([0.1, 0.9, 1.7], [0.5, 0.6, 0.7]), 3)   # CPU slower than the GPU
+    1.0
+    """
+    return max(h - g for h, g in zip(enqueued_ms, reached_ms))
+
+
 def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget_ms: float,
                   flush: torch.Tensor) -> Timing:
     """Median device time and spread of `fn(*args)` in milliseconds, plus its host time per call."""
@@ -105,23 +144,21 @@ def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget
         _synchronize()
         est = max(probe_start.elapsed_time(probe_end), 1e-3)
         reps = int(min(max_reps, max(min_reps, budget_ms / est)))
-        starts = [_Event(enable_timing=True) for _ in range(reps)]
-        ends = [_Event(enable_timing=True) for _ in range(reps)]
         # GPU work queued ahead of each chunk: what the CPU needs to enqueue it (with margin) beyond what
-        # the chunk itself keeps the GPU busy with (flush + call), capped
+        # the chunk itself keeps the GPU busy with (flush + call); raised when a chunk shows the CPU fell behind
         gpu_per_call = flush_ms(flush) + est
-        ahead_ms = _CHUNK * max(0.0, 2.0 * (host_ms + 0.02) - gpu_per_call) + 0.05
-        ahead = int(min(_MAX_AHEAD_MS, ahead_ms) * cycles_per_ms)
-        for first in range(0, reps, _CHUNK):
-            _spin(ahead)
-            for i in range(first, min(reps, first + _CHUNK)):
-                flush.fill_(i & 0xFF)
-                starts[i].record()
-                fn(*args)
-                _join(streams)
-                ends[i].record()
-        _synchronize()
-    times = sorted(s.elapsed_time(e) for s, e in zip(starts, ends))
+        chunk = max(1, min(_CHUNK, int(_MAX_AHEAD_MS / (2.0 * (host_ms + 0.02)))))
+        ahead_ms = min(_MAX_AHEAD_MS, chunk * max(0.0, 2.0 * (host_ms + 0.02) - gpu_per_call) + 0.05)
+        times: list[float] = []
+        while len(times) < reps:
+            n = min(chunk, reps - len(times))
+            for _ in range(_CHUNK_TRIES):
+                chunk_times, behind_ms = _timed_chunk(fn, args, streams, flush, n, ahead_ms, cycles_per_ms)
+                if behind_ms <= 0.0:
+                    break
+                ahead_ms = min(_MAX_AHEAD_MS, ahead_ms + 2.0 * behind_ms + 0.05)
+            times += chunk_times  # after the last try: kept, the best this host can do
+    times.sort()
     q = statistics.quantiles(times, n=4) if len(times) >= 4 else [times[0], times[len(times) // 2], times[-1]]
     return Timing(median_ms=statistics.median(times), iqr_ms=q[2] - q[0], min_ms=times[0], max_ms=times[-1],
                   runs=len(times), host_ms=host_ms)

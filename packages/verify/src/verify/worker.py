@@ -7,6 +7,7 @@ correctness stages against the saved reference outputs, then times it on a GPU. 
 """
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ import torch._dynamo  # noqa: F401  (its import patches torch.manual_seed: let i
 
 from verify import launches
 from verify.audit import TorchAudit
-from verify.compare import compare, flatten
+from verify.compare import compare, error_floors, flatten
 from verify.config import FREE_TORCH_OPS, VerifyConfig
 from verify.inputs import load_module, make_inputs, seed_everything, to_device
 from verify.launches import TRACKER
@@ -84,12 +85,14 @@ def reference_job(job: dict, gpu_lock=None) -> dict:
         codes = [job["code"], *job["variants"]]
         modules = [load_module(_write(c, tmp, f"task_{i}"), f"_drt_task_{os.getpid()}_{i}") for i, c in enumerate(codes)]
         model, _ = _build_reference(modules[0], cfg, device)
-        outputs, nbytes, variants_ok = [], [], []
+        twin = _float64_twin(model) if cfg.error_floor_factor > 0 else None
+        outputs, nbytes, variants_ok, floors = [], [], [], []
         plan = [(0, cfg.seed + t) for t in range(cfg.trials)]
         plan += [(v + 1, cfg.seed + 1000 + v) for v in range(len(job["variants"]))]
         for mod_idx, seed in plan:
             try:
                 inputs = make_inputs(modules[mod_idx], seed, device)
+                rng = _rng_state(device)
                 with torch.no_grad():
                     out = model(*inputs)
             except Exception:
@@ -101,11 +104,43 @@ def reference_job(job: dict, gpu_lock=None) -> dict:
                 raise ValueError("get_inputs() returned only zero-valued float tensors; tests need random data")
             if mod_idx:
                 variants_ok.append(mod_idx - 1)
+            floors.append(_floors(twin, inputs, out, rng, device))
             outputs.append(to_device(out, "cpu") if not isinstance(out, torch.Tensor) else out.detach().cpu())
             nbytes.append(_nbytes(inputs) + _nbytes(out))
-        torch.save({"outputs": outputs, "buffers": {k: b.cpu() for k, b in _buffers(model).items()}}, job["out_path"])
+        torch.save({"outputs": outputs, "buffers": {k: b.cpu() for k, b in _buffers(model).items()},
+                    "floors": floors}, job["out_path"])
     return {"trials": cfg.trials, "variants_ok": variants_ok, "nbytes": nbytes[0],
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
+
+
+def _float64_twin(model):
+    """A float64 copy of the reference model (None if it cannot be copied): its outputs measure the float32
+    reference's own rounding error (compare.error_floors)."""
+    try:
+        return copy.deepcopy(model).double()
+    except Exception:
+        return None
+
+
+def _rng_state(device) -> tuple:
+    return torch.get_rng_state(), (torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+
+
+def _floors(twin, inputs, out, rng, device) -> list[float]:
+    """compare.error_floors of one trial: the twin runs the same inputs in float64 from the same RNG state."""
+    outs = flatten(out)
+    if twin is None or not any(isinstance(o, torch.Tensor) and o.dtype == torch.float32 for o in outs):
+        return [0.0] * len(outs)
+    torch.set_rng_state(rng[0])
+    if rng[1] is not None:
+        torch.cuda.set_rng_state(rng[1], device)
+    wide = [x.double() if isinstance(x, torch.Tensor) and x.dtype == torch.float32 else x for x in inputs]
+    try:
+        with torch.no_grad():
+            out64 = twin(*wide)
+    except Exception:  # an op without a float64 kernel: the plain tolerances apply
+        return [0.0] * len(outs)
+    return error_floors(out, out64)
 
 
 def _build_candidate(new_cls, init, model, cfg: VerifyConfig, device):
@@ -166,7 +201,9 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
     try:
         codes = [job["code"], *[job["variants"][i] for i in job["variants_ok"]]]
         modules = [load_module(_write(c, tmp, f"task_{i}"), f"_drt_task_{os.getpid()}_{i}") for i, c in enumerate(codes)]
-        ref_outputs = torch.load(job["ref_path"], map_location=device, weights_only=True)["outputs"]
+        reference = torch.load(job["ref_path"], map_location=device, weights_only=True)
+        ref_outputs, floors = reference["outputs"], reference.get("floors") or [None] * len(reference["outputs"])
+        del reference
         model, init = _build_reference(modules[0], cfg, device)
         clean = snapshot()
         try:
@@ -215,12 +252,12 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
             audits.append((inputs, originals))
         phase("trials")
         _noop_test(lambda: _build_candidate(new_cls, init, model, cfg, device), modules[0], cfg, device,
-                   ref_outputs[0], on_gpu, gpu)
+                   ref_outputs[0], floors[0], on_gpu, gpu)
         phase("noop")
         v.passed("faithful")
         # reloaded after the candidate ran: nothing it did in memory can reach these
         reference = torch.load(job["ref_path"], map_location=device, weights_only=True)
-        ref_outputs = reference["outputs"]
+        ref_outputs, floors = reference["outputs"], reference.get("floors") or [None] * len(reference["outputs"])
         for n, ((mod_idx, _), out) in enumerate(zip(plan, outs)):
             inputs, originals = audits[n]
             for a, b in zip(inputs, originals):
@@ -230,7 +267,7 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
                 raise _Reject("correct", "cached_output", "forward returned the same tensor object as on the "
                               "previous call; compute the output from the current inputs")
             with gpu():
-                cmp = compare(out, ref_outputs[n], cfg.atol, cfg.rtol)
+                cmp = compare(out, ref_outputs[n], cfg.atol, cfg.rtol, floors[n], cfg.error_floor_factor)
             v.max_abs_err = max(v.max_abs_err or 0.0, cmp.max_abs)
             v.max_rel_err = max(v.max_rel_err or 0.0, cmp.max_rel)
             if not cmp.ok:
@@ -306,7 +343,7 @@ def _check_faithful(v: Verdict, cfg: VerifyConfig, audit: TorchAudit, inputs, ou
                           "write the result to a new tensor")
 
 
-def _noop_test(build, module, cfg: VerifyConfig, device, ref0, on_gpu, gpu=nullcontext) -> None:
+def _noop_test(build, module, cfg: VerifyConfig, device, ref0, floors0, on_gpu, gpu=nullcontext) -> None:
     """Skip every launch and poison what it would have written: the output must then be wrong.
 
     Each run gets a fresh ModelNew, so state left by earlier calls (a cached output) cannot stand in
@@ -329,7 +366,7 @@ def _noop_test(build, module, cfg: VerifyConfig, device, ref0, on_gpu, gpu=nullc
     finally:
         TRACKER.mode = "off"
     with gpu():
-        survived = compare(out, ref0, cfg.atol, cfg.rtol).ok
+        survived = compare(out, ref0, cfg.atol, cfg.rtol, floors0, cfg.error_floor_factor).ok
     if survived:
         raise _Reject("faithful", "kernel_not_doing_work", "the output is still correct with every Triton kernel "
                       "switched off: the kernels do not compute the result")

@@ -31,10 +31,12 @@ def _split(w: str, sizes: list[str]) -> list[str]:
     d = len(sizes)
     if d == 1:
         return [f"k0 = {w}"]
-    lines = [f"rest = {w}"]
+    # `wrest`, not the output split's `rest`: a name reassigned in a loop with another shape is a loop-carried
+    # variable whose type changes, which the Triton compiler rejects (the interpreter does not notice)
+    lines = [f"wrest = {w}"]
     for i in range(d - 1, 0, -1):
-        lines += [f"k{i} = rest % {sizes[i]}", f"rest = rest // {sizes[i]}"]
-    return lines + ["k0 = rest"]
+        lines += [f"k{i} = wrest % {sizes[i]}", f"wrest = wrest // {sizes[i]}"]
+    return lines + ["k0 = wrest"]
 
 
 def _flat(d: int) -> str:
