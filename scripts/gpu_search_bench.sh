@@ -25,7 +25,8 @@ if [ -z "${PYTHONPATH:-}" ]; then
   PYTHONPATH=$(ls -d packages/*/src | tr '\n' ':')
   export PYTHONPATH
 fi
-export WANDB_MODE=offline HYDRA_FULL_ERROR=1
+# several verifications at once on 16 cores: one Inductor compile thread each
+export WANDB_MODE=offline HYDRA_FULL_ERROR=1 TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-1}
 PY=${PYTHON:-python}
 LOG="$OUT/run.log"
 : > "$LOG"

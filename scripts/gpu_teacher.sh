@@ -13,11 +13,15 @@
 # Steps:
 #   1. held-out tasks (seed 20260321, synth's held-out seed): level 1, one program per operator the teacher
 #      lowers, and L2_N level-2 programs over every registered operator  -> $OUT/heldout/tasks/l{1,2}
-#   2. bench, best_of_n n=1, generator=teacher, compile baseline, every task  -> $OUT/bench/best_of_n
+#   2. bench, best_of_n n=1, generator=teacher, compile baseline: level 2 first (the targets are on level 2),
+#      then level 1  -> $OUT/bench/best_of_n_l2, $OUT/bench/best_of_n_l1
 #   3. bench, fragment search, generator=teacher, the first FRAG_N level-2 tasks  -> $OUT/bench/fragments
 #   4. RESULTS.md: device, versions, the tables by level, and per operator (level 1) vs eager and compile
 # Knobs (environment): L2_N (40), FRAG_N (8), MAX_DIM, MAX_ELEMENTS (2^24), MAX_FLOPS (2^34), time limits
-# GEN_S (60), BENCH_S (270), FRAG_S (60), verifier workers WORKERS (8), tasks at once IN_FLIGHT (8); SMOKE=1 makes everything tiny (4 operators, 2 level-2 programs).
+# GEN_S (60), BENCH_L2_S (240), BENCH_L1_S (240), FRAG_S (60), verifier workers WORKERS (8), tasks at once
+# IN_FLIGHT (8); SMOKE=1 makes everything tiny (4 operators, 2 level-2 programs).
+# Resumable: run it again with the same OUT (on a machine that kept it) and every bench continues where its
+# time limit stopped it; the held-out tasks are regenerated identically (fixed seed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the output folder}
@@ -26,16 +30,17 @@ if [ -z "${PYTHONPATH:-}" ]; then
   PYTHONPATH=$(ls -d packages/*/src | tr '\n' ':')
   export PYTHONPATH
 fi
-export WANDB_MODE=offline HYDRA_FULL_ERROR=1
+# eight verifications at once on 16 cores: one Inductor compile thread each
+export WANDB_MODE=offline HYDRA_FULL_ERROR=1 TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-1}
 PY=${PYTHON:-python}
 LOG="$OUT/run.log"
-: > "$LOG"
+echo "=== $(date -u +%FT%TZ) scripts/gpu_teacher.sh" >> "$LOG"
 if [ -n "${SMOKE:-}" ]; then
   : "${L2_N:=2}" "${FRAG_N:=1}" "${MAX_DIM:=64}" "${MAX_ELEMENTS:=32768}" "${MAX_FLOPS:=2097152}" "${L1_OPS:=relu,softmax,add,layer_norm}"
 fi
 export L2_N=${L2_N:-40} FRAG_N=${FRAG_N:-8} MAX_DIM=${MAX_DIM:-32768} MAX_ELEMENTS=${MAX_ELEMENTS:-16777216}
 export MAX_FLOPS=${MAX_FLOPS:-17179869184} L1_OPS=${L1_OPS:-}
-GEN_S=${GEN_S:-60} BENCH_S=${BENCH_S:-270} FRAG_S=${FRAG_S:-60}
+GEN_S=${GEN_S:-60} BENCH_L2_S=${BENCH_L2_S:-240} BENCH_L1_S=${BENCH_L1_S:-240} FRAG_S=${FRAG_S:-60}
 
 WANDB=$("$PY" scripts/gpu_preflight.py) || exit 2
 [ "$WANDB" = true ] || echo "wandb not importable: no W&B run" | tee -a "$LOG"
@@ -89,7 +94,9 @@ run_bench() {  # run_bench SECONDS OUT_DIR ARGS...: a bench with a time limit, t
   fi
 }
 
-run_bench "$BENCH_S" "$OUT/bench/best_of_n" "suite.path=$OUT/heldout/tasks" suite.name=teacher_heldout \
+run_bench "$BENCH_L2_S" "$OUT/bench/best_of_n_l2" "suite.path=$OUT/heldout/tasks/l2" suite.name=teacher_heldout_l2 \
+  strategy=best_of_n strategy.n=1
+run_bench "$BENCH_L1_S" "$OUT/bench/best_of_n_l1" "suite.path=$OUT/heldout/tasks/l1" suite.name=teacher_heldout_l1 \
   strategy=best_of_n strategy.n=1
 run_bench "$FRAG_S" "$OUT/bench/fragments" "suite.path=$OUT/heldout/tasks/l2" suite.name=teacher_heldout_l2 \
   "suite.limit=$FRAG_N" strategy=fragments
@@ -111,7 +118,7 @@ lines = ["# the teacher as a generator on a synthetic held-out set", "",
          "- fN = fast_N, the share of ALL tasks correct and more than N times faster than the baseline; geo = "
          "geometric-mean speedup over correct tasks"]
 best = None
-for name in ("best_of_n", "fragments"):
+for name in ("best_of_n_l2", "best_of_n_l1", "fragments"):
     run = out / "bench" / name
     if not (run / "summary.json").is_file():
         lines += ["", f"## {name}: no results (the step did not finish any task)"]
@@ -125,7 +132,7 @@ for name in ("best_of_n", "fragments"):
     fails = a.get("error_classes") or {}
     if fails:
         lines.append("failures: " + ", ".join(f"{k} x{v}" for k, v in sorted(fails.items(), key=lambda kv: -kv[1])))
-    if name == "best_of_n":
+    if name == "best_of_n_l1":
         best = rows
 if best:
     geo = lambda xs: math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None

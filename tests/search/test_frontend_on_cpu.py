@@ -41,8 +41,8 @@ def test_synthetic_programs_round_trip():
             traced += 1
         except UnsupportedConstruct as e:
             reasons.append(str(e))
-    # a few synth operators decompose into ATen ops the IR lacks (softsign, normalize); the rest must trace
-    assert traced >= 18, reasons
+    # softsign and normalize (a division by a tensor in ATen) are recognised as patterns: all must trace
+    assert traced == 24, reasons
     assert all(r.startswith("synth/") for r in reasons)
 
 
@@ -102,3 +102,33 @@ def test_unsupported_constructs_are_named(body, construct):
 def test_broken_task_is_a_task_error():
     with pytest.raises(TaskError, match="does not run"):
         trace(_task("return x", inputs="torch.randn(8, 16), undefined_name"))
+
+
+def _one_input(body):
+    code = (
+        f"import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nclass Model(nn.Module):\n"
+        f"    def forward(self, x):\n        {body}\ndef get_inputs():\n    return [torch.randn(8, 16)]\n"
+        "def get_init_inputs():\n    return []\n"
+    )
+    return Task.from_code(code, id="t")
+
+
+@pytest.mark.parametrize(
+    "body, ops",
+    [
+        ("return F.softsign(x)", ["softsign"]),
+        ("return x / (x.abs() + 1)", ["softsign"]),
+        ("return F.normalize(x, dim=1)", ["normalize"]),
+        ("return F.normalize(torch.relu(x), dim=-1) + F.softsign(x)", ["relu", "normalize", "softsign", "add"]),
+    ],
+)
+def test_functions_that_export_as_a_division_by_a_tensor_are_recognised(body, ops):
+    program, _ = roundtrip(_one_input(body))
+    assert program.op_names == ops
+
+
+@pytest.mark.parametrize("body", ["return x / (x.abs() + 2)", "return F.normalize(x, dim=1, p=1)",
+                                  "return F.normalize(x, dim=1, eps=1e-3)"])
+def test_near_misses_of_those_patterns_stay_unsupported(body):
+    with pytest.raises(UnsupportedConstruct):
+        trace(_one_input(body))

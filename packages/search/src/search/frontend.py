@@ -160,6 +160,41 @@ _REDUCE = {"sum": "sum", "mean": "mean", "amax": "amax", "amin": "amin", "logsum
 _ALIAS = {"clone", "contiguous", "alias", "detach", "lift_fresh_copy", "_to_copy_same"}
 
 
+def _only_user(node, user) -> bool:
+    return hasattr(node, "users") and list(node.users) == [user]
+
+
+def fused_patterns(graph) -> tuple[dict, set]:
+    """Python-level functions that export as several ATen ops, one of which (a division by a tensor) the
+    IR cannot express alone: F.softsign (x / (1 + |x|)) and F.normalize (x / max(||x||_2, eps) over one
+    dim). Returns {name of the division node: (synth op, input node, params)} and the names of the nodes
+    it absorbs (each used by the division alone)."""
+    aten = torch.ops.aten
+    fused, absorbed = {}, set()
+    for n in graph.nodes:
+        if n.op != "call_function" or n.target is not aten.div.Tensor or n.kwargs.get("rounding_mode"):
+            continue
+        x, den = n.args[0], n.args[1]
+        if not _only_user(den, n):
+            continue
+        if den.target is aten.add.Tensor and den.kwargs.get("alpha", 1) == 1:
+            a, c = den.args if hasattr(den.args[0], "target") else den.args[::-1]
+            if (c == 1 and hasattr(a, "target") and a.target is aten.abs.default and a.args[0] is x
+                    and _only_user(a, den)):
+                fused[n.name] = ("softsign", x, {})
+                absorbed |= {a.name, den.name}
+        elif den.target is aten.expand_as.default and den.args[1] is x:
+            clamp = den.args[0]
+            norm = clamp.args[0] if getattr(clamp, "target", None) is aten.clamp_min.default else None
+            if (norm is not None and _only_user(clamp, den) and clamp.args[1] == 1e-12 and _only_user(norm, clamp)
+                    and norm.target is aten.linalg_vector_norm.default and norm.args[0] is x
+                    and norm.args[1] == 2 and len(norm.args) > 3 and norm.args[3] and len(norm.args[2]) == 1
+                    and norm.kwargs.get("dtype") is None):
+                fused[n.name] = ("normalize", x, {"dim": int(norm.args[2][0])})
+                absorbed |= {norm.name, clamp.name, den.name}
+    return fused, absorbed
+
+
 class _Mapper:
     def __init__(self, task: Task, exported, state_keys: set[str]) -> None:
         self.task, self.ep, self.state_keys = task, exported, state_keys
@@ -169,6 +204,7 @@ class _Mapper:
         self.state: dict[int, dict[str, str]] = {}
         self.dtypes: dict[int, str] = {}
         self.fx_names: dict[int, str] = {}
+        self.fused, self.absorbed = fused_patterns(exported.graph)
 
     # helpers --------------------------------------------------------------------------------------------
     def fail(self, node, why: str):
@@ -283,7 +319,11 @@ class _Mapper:
             self.fail(node, "is not an ATen operator (a Python-level call the IR cannot express)")
         name = target._schema.name.split("::")[-1]
         b = _bind(node)
-        if name == "_assert_tensor_metadata" or name.startswith("sym_"):
+        if name == "_assert_tensor_metadata" or name.startswith("sym_") or node.name in self.absorbed:
+            return
+        if node.name in self.fused:
+            op, x, params = self.fused[node.name]
+            self.emit(node, op, [x], **params)
             return
         if name.endswith("_") and getattr(node.args[0], "name", None) in self.weights:
             return  # in-place bookkeeping on a buffer (BatchNorm's num_batches_tracked)

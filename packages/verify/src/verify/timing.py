@@ -150,13 +150,18 @@ def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget
         chunk = max(1, min(_CHUNK, int(_MAX_AHEAD_MS / (2.0 * (host_ms + 0.02)))))
         ahead_ms = min(_MAX_AHEAD_MS, chunk * max(0.0, 2.0 * (host_ms + 0.02) - gpu_per_call) + 0.05)
         times: list[float] = []
+        tries = _CHUNK_TRIES
         while len(times) < reps:
             n = min(chunk, reps - len(times))
-            for _ in range(_CHUNK_TRIES):
+            for _ in range(tries):
                 chunk_times, behind_ms = _timed_chunk(fn, args, streams, flush, n, ahead_ms, cycles_per_ms)
                 if behind_ms <= 0.0:
                     break
                 ahead_ms = min(_MAX_AHEAD_MS, ahead_ms + 2.0 * behind_ms + 0.05)
+            else:
+                # no spin kept the queue full (the callable waits for the GPU itself, e.g. a host sync):
+                # the remaining chunks get one try each
+                tries = 1
             times += chunk_times  # after the last try: kept, the best this host can do
     times.sort()
     q = statistics.quantiles(times, n=4) if len(times) >= 4 else [times[0], times[len(times) // 2], times[-1]]
