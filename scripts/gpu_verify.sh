@@ -3,7 +3,8 @@
 # verifier benchmark, then (unless SKIP_PYTEST=1) the GPU tests. Carry .whl/ (hydra-core, omegaconf, antlr4
 # wheels for py3.12).
 #   bash scripts/gpu_verify.sh        # logs and results_gpu.json under $OUT (about 9 minutes on one H100)
-# BENCH_S (380): the benchmark's time limit; it writes its JSON after each phase.
+# BENCH_S (380): the benchmark's time limit; it writes its JSON after each phase. L2_FLUSH (write): how
+# L2 is flushed before each timed call (write | read; compare the repeatability of both).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -15,7 +16,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
 timeout -k 5 110 python3 -m verify workers_per_gpu=8 verify.gpu_hold_limit_s=20 out="$OUT/verify_suite_gpu.jsonl" > "$OUT/verify_suite.log" 2>&1
 echo "suite rc=$?"; grep -vE "it/s|cand/s\]" "$OUT/verify_suite.log" | tail -42
-timeout -k 5 ${BENCH_S:-380} python3 benchmarks/verify/bench_verify.py --workers-per-gpu 8 --rounds 8 --scale 4,16 \
+timeout -k 5 ${BENCH_S:-380} python3 benchmarks/verify/bench_verify.py --workers-per-gpu 8 --rounds 8 --scale 4,64MiB \
+  --l2-flush "${L2_FLUSH:-write}" \
   --out "$OUT/results_gpu.json" > "$OUT/bench.log" 2>&1
 echo "bench rc=$?"; grep -vE "it/s\]|cand/s\]" "$OUT/bench.log" | tail -40
 if [ -z "${SKIP_PYTEST:-}" ]; then

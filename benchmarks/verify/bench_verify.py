@@ -38,6 +38,8 @@ def main() -> None:
                          "(64MiB: per task, the largest power-of-two factor up to 64 whose inputs fit)")
     ap.add_argument("--no-compile-baseline", action="store_true",
                     help="skip the torch.compile baseline in the repeatability phase (saves its compile time)")
+    ap.add_argument("--l2-flush", choices=["write", "read"], default="write",
+                    help="verify.l2_flush for every phase: fill the flush buffer (L2 left dirty) or sum it (clean)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -49,14 +51,14 @@ def main() -> None:
 
     gpu = torch.cuda.is_available()
     pairs = fixture_pairs()
-    res = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    res = {"l2_flush": args.l2_flush, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "device": torch.cuda.get_device_name(0) if gpu else f"cpu ({os.cpu_count()} cores, Triton interpreter)",
            "torch": torch.__version__, "python": platform.python_version(), "command": " ".join(sys.argv),
            "n_tasks": len(pairs)}
     import triton
 
     res["triton"] = triton.__version__
-    cfg = {"timing": True}
+    cfg = {"timing": True, "l2_flush": args.l2_flush}
     with Verifier(VerifyConfig(**cfg), workers_per_gpu=args.workers_per_gpu, cache=False) as v:
         res["workers"] = v.workers
         t0 = time.perf_counter()
@@ -86,7 +88,7 @@ def main() -> None:
         for i, scale in enumerate(args.scale):
             # the torch.compile baseline at the first scale only (its compile time is the phase's main cost)
             with_compile = i == 0 and not args.no_compile_baseline
-            res["repeatability"][scale] = repeat_phase(pairs, scale, with_compile, args.workers_per_gpu)
+            res["repeatability"][scale] = repeat_phase(pairs, scale, with_compile, args.workers_per_gpu, args.l2_flush)
             save(res, args.out)
     print(f"\n== verifier benchmark: {res['device']}, torch {res['torch']}, triton {res['triton']}, "
           f"{res['workers']} workers ==")
@@ -129,7 +131,7 @@ def factor_for(code: str, scale: str) -> int:
     return factor
 
 
-def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int) -> dict:
+def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, l2_flush: str = "write") -> dict:
     """Two separate verifiers (fresh worker processes) time the same candidates on the fixtures with
     their size constants scaled (see factor_for); eager (and torch.compile) baselines from the first."""
     from dataclasses import replace
@@ -141,7 +143,8 @@ def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int) ->
     scaled = [(replace(t, code=scale_sizes(t.code, f)), c) for (t, c), f in zip(pairs, factors)]
     runs = []
     for _ in range(2):
-        with Verifier(VerifyConfig(compile_baseline=with_compile), workers_per_gpu=workers_per_gpu, cache=False) as v:
+        with Verifier(VerifyConfig(compile_baseline=with_compile, l2_flush=l2_flush), workers_per_gpu=workers_per_gpu,
+                      cache=False) as v:
             runs.append(v.verify_many(scaled, return_exceptions=True))
     rows = []
     for (t, _), f, a, b in zip(pairs, factors, *runs):

@@ -59,3 +59,15 @@ def test_fixtures_compile_and_a_gpu_only_error_is_reported():
     bad = reports[-1]
     assert bad["kernels"] == 1 and len(bad["errors"]) == 1
     assert bad["errors"][0].startswith("row_sum_kernel:") and "Loop-carried variable rest" in bad["errors"][0]
+
+
+def test_cpu_verifier_rejects_what_a_gpu_would_not_compile(verifier):
+    """The interpreter alone accepts the program; the CPU verifier (gpu_compile_check, on by default)
+    rejects it at the compile stage, as a GPU would."""
+    from verify import Task, Verifier, VerifyConfig
+
+    task, text = Task.from_code(ROW_SUM_TASK, id="row_sum"), f"```python\n{LOOP_CARRIED_SHAPE_CHANGE}\n```"
+    v = verifier.verify(task, text)
+    assert (v.stage, v.error_class) == ("compile", "triton_compile_error") and "Loop-carried" in v.message
+    with Verifier(VerifyConfig(gpu_compile_check=False), workers=1, cache=False) as interpreter_only:
+        assert interpreter_only.verify(task, text).accepted

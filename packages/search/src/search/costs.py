@@ -69,5 +69,6 @@ def eager_ms(task, device: str, cfg) -> float:
         max_reps=cfg.max_reps,
         budget_ms=cfg.budget_ms,
         flush=flush,
+        flush_mode=cfg.l2_flush,
     )
     return t.median_ms

@@ -57,6 +57,9 @@ class VerifyConfig:
     warmup: int = 3
     # bytes of the buffer written between timed calls to flush L2
     l2_flush_bytes: int = 256 * 2**20
+    # how L2 is flushed before each timed call: "write" fills the buffer (as Triton's do_bench; L2 is then
+    # full of dirty lines that the timed call's loads must write back), "read" sums it (L2 left clean)
+    l2_flush: str = "write"
     # peak memory bandwidth of the device in GB/s; a candidate faster than the bytes it must move allows
     # is re-measured, then failed as implausible_speed. 0 disables the check.
     peak_bandwidth_gbps: float = 3350.0
@@ -77,10 +80,16 @@ class VerifyConfig:
     max_jobs_per_worker: int = 64
     # run the static checks of the format stage (the dynamic checks always run)
     static_checks: bool = True
+    # CPU interpreter only: first compile every kernel the forward launches with Triton's GPU front end
+    # (sm_90, in a process without the interpreter; verify/gpu_frontend.py). A program the interpreter would
+    # run but a GPU would not compile is rejected at the compile stage (triton_compile_error).
+    gpu_compile_check: bool = True
 
     def __post_init__(self):
         if self.trials < 1:
             raise ValueError(f"verify.trials must be >= 1, got {self.trials}")
+        if self.l2_flush not in ("write", "read"):
+            raise ValueError(f"verify.l2_flush must be write or read, got {self.l2_flush!r}")
         if self.device not in ("auto", "cuda", "cpu"):
             raise ValueError(f"verify.device must be auto, cuda or cpu, got {self.device!r}")
         if self.persistent_workers not in ("auto", "always", "never"):

@@ -60,11 +60,14 @@ def _arg_type(value):
 
 
 def _compile(fn, args: tuple, kwargs: dict) -> str | None:
-    """The front end's error for launching JITFunction `fn` with these arguments, or None."""
+    """The front end's compilation error for launching JITFunction `fn` with these arguments, or None (also
+    when an argument's type is not one this check models, or the check itself breaks: only a real
+    compilation error in the kernel may reject a program)."""
     from triton._C.libtriton import ir
     from triton.backends.compiler import GPUTarget
     from triton.backends.nvidia.compiler import CUDABackend
     from triton.compiler import ASTSource
+    from triton.compiler.errors import CompilationError
 
     values = dict(zip([p.name for p in fn.params], args))
     values.update({k: v for k, v in kwargs.items() if k in {p.name for p in fn.params}})
@@ -72,6 +75,8 @@ def _compile(fn, args: tuple, kwargs: dict) -> str | None:
     for p in fn.params:
         v = values.get(p.name, p.default)
         kind = None if p.is_constexpr or v is None else _arg_type(v)
+        if kind is None and not (p.is_constexpr or v is None):
+            return None  # e.g. a numpy scalar: not modelled here
         signature[p.name] = kind or "constexpr"
         if kind is None:
             constexprs[p.name] = v
@@ -84,16 +89,18 @@ def _compile(fn, args: tuple, kwargs: dict) -> str | None:
     try:
         ASTSource(fn=fn, signature=signature, constexprs=constexprs).make_ir(
             target, options, backend.get_codegen_implementation(options), backend.get_module_map(), context)
-    except Exception as e:
+    except CompilationError as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         return f"{lines[0]} {lines[-1]}"[:500] if len(lines) > 1 else (lines[0] if lines else type(e).__name__)
+    except Exception:
+        return None
     return None
 
 
-def _main(paths: list[str]) -> None:
-    import importlib.util
-
-    import torch
+def _install() -> dict:
+    """Replace every kernel launch in this process by a front-end compile; returns {launch key: (kernel
+    name, error or None)}, filled as the forward launches. Only for a process of its own (a forked job or
+    the CLI): launches never run afterwards."""
     from triton.runtime.jit import JITFunction
 
     seen: dict = {}
@@ -106,6 +113,13 @@ def _main(paths: list[str]) -> None:
         return None
 
     JITFunction.run = run
+    return seen
+
+
+def _check(seen: dict, task_path: str, program_path: str, tag: str) -> dict:
+    import importlib.util
+
+    import torch
 
     def load(path, name):
         spec = importlib.util.spec_from_file_location(name, path)
@@ -113,20 +127,34 @@ def _main(paths: list[str]) -> None:
         spec.loader.exec_module(module)
         return module
 
-    reports = []
-    for i in range(0, len(paths), 2):
-        seen.clear()
-        forward_error = None
-        try:
-            task, program = load(paths[i], f"_frontend_task_{i}"), load(paths[i + 1], f"_frontend_program_{i}")
-            model = program.ModelNew(*task.get_init_inputs())
-            with torch.no_grad():
-                model(*task.get_inputs())
-        except Exception as e:  # values after a launch are garbage here; what was launched is still checked
-            forward_error = f"{type(e).__name__}: {e}"[:300]
-        errors = [f"{name}: {err}" for name, err in seen.values() if err]
-        reports.append({"kernels": len(seen), "errors": errors, "forward_error": forward_error})
-    print(json.dumps(reports))
+    seen.clear()
+    forward_error = None
+    try:
+        task, program = load(task_path, f"_frontend_task_{tag}"), load(program_path, f"_frontend_program_{tag}")
+        model = program.ModelNew(*task.get_init_inputs())
+        with torch.no_grad():
+            model(*task.get_inputs())
+    except Exception as e:  # values after a launch are garbage here; what was launched is still checked
+        forward_error = f"{type(e).__name__}: {e}"[:300]
+    errors = [f"{name}: {err}" for name, err in seen.values() if err]
+    return {"kernels": len(seen), "errors": errors, "forward_error": forward_error}
+
+
+def frontend_job(job: dict) -> dict:
+    """The check as a sandbox job (verify.zygote, a worker server without the interpreter): job["code"]
+    is the task, job["program"] the candidate program."""
+    with tempfile.TemporaryDirectory(prefix="drt_frontend_") as tmp:
+        paths = []
+        for name in ("code", "program"):
+            paths.append(os.path.join(tmp, f"{name}.py"))
+            with open(paths[-1], "w") as f:
+                f.write(job[name])
+        return _check(_install(), *paths, tag=str(os.getpid()))
+
+
+def _main(paths: list[str]) -> None:
+    seen = _install()
+    print(json.dumps([_check(seen, paths[i], paths[i + 1], str(i)) for i in range(0, len(paths), 2)]))
 
 
 if __name__ == "__main__":

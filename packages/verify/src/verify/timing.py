@@ -1,7 +1,7 @@
 """GPU timing that a candidate cannot fool: same process, same inputs, L2 flushed, streams joined.
 
-Each timed call: write the flush buffer (evicts L2), record a start event, call, make the current
-stream wait for every stream the candidate launched kernels on, record the end event. Warm-up calls
+Each timed call: write (or read: `l2_flush`) the flush buffer to evict L2, record a start event, call,
+make the current stream wait for every stream the candidate launched kernels on, record the end event. Warm-up calls
 are excluded; the number of timed calls adapts to the callable's speed within [min_reps, max_reps].
 
 The queue is kept full (as nvbench does): before each chunk of calls the GPU gets a spin kernel long
@@ -62,15 +62,23 @@ def spin_cycles_per_ms() -> float:
     return _cycles_per_ms[dev]
 
 
-def flush_ms(flush: torch.Tensor) -> float:
-    """Device time of one L2 flush (measured once per process and buffer size)."""
-    key = (torch.cuda.current_device(), flush.numel())
+def flush_l2(flush: torch.Tensor, mode: str, i: int) -> None:
+    """Evict L2 before a timed call: "write" fills `flush` (leaves L2 dirty), "read" sums it (leaves it clean)."""
+    if mode == "read":
+        flush.sum()
+    else:
+        flush.fill_(i & 0xFF)
+
+
+def flush_ms(flush: torch.Tensor, mode: str = "write") -> float:
+    """Device time of one L2 flush (measured once per process, buffer size and mode)."""
+    key = (torch.cuda.current_device(), flush.numel(), mode)
     if key not in _flush_ms:
         start, end = _Event(enable_timing=True), _Event(enable_timing=True)
-        flush.fill_(1)
+        flush_l2(flush, mode, 1)
         start.record()
         for i in range(5):
-            flush.fill_(i)
+            flush_l2(flush, mode, i)
         end.record()
         _synchronize()
         _flush_ms[key] = start.elapsed_time(end) / 5
@@ -89,7 +97,8 @@ def _host_ms_per_call(fn, args) -> float:
     return statistics.median(per_call)
 
 
-def _timed_chunk(fn, args, streams, flush, n: int, ahead_ms: float, cycles_per_ms: float) -> tuple[list, float]:
+def _timed_chunk(fn, args, streams, flush, flush_mode: str, n: int, ahead_ms: float,
+                 cycles_per_ms: float) -> tuple[list, float]:
     """`n` timed calls behind a spin of `ahead_ms`. Returns their device times and by how many ms the CPU
     fell behind the GPU (<= 0: every call was fully enqueued before the GPU reached its start event)."""
     mark = _Event(enable_timing=True)
@@ -101,7 +110,7 @@ def _timed_chunk(fn, args, streams, flush, n: int, ahead_ms: float, cycles_per_m
     mark.record()
     _spin(int(ahead_ms * cycles_per_ms))
     for i in range(n):
-        flush.fill_(i & 0xFF)
+        flush_l2(flush, flush_mode, i)
         starts[i].record()
         fn(*args)
         _join(streams)
@@ -125,7 +134,7 @@ def cpu_behind_ms(enqueued_ms, reached_ms) -> float:
 
 
 def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget_ms: float,
-                  flush: torch.Tensor) -> Timing:
+                  flush: torch.Tensor, flush_mode: str = "write") -> Timing:
     """Median device time and spread of `fn(*args)` in milliseconds, plus its host time per call."""
     TRACKER.reset("count")
     cycles_per_ms = spin_cycles_per_ms()
@@ -146,7 +155,7 @@ def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget
         reps = int(min(max_reps, max(min_reps, budget_ms / est)))
         # GPU work queued ahead of each chunk: what the CPU needs to enqueue it (with margin) beyond what
         # the chunk itself keeps the GPU busy with (flush + call); raised when a chunk shows the CPU fell behind
-        gpu_per_call = flush_ms(flush) + est
+        gpu_per_call = flush_ms(flush, flush_mode) + est
         chunk = max(1, min(_CHUNK, int(_MAX_AHEAD_MS / (2.0 * (host_ms + 0.02)))))
         ahead_ms = min(_MAX_AHEAD_MS, chunk * max(0.0, 2.0 * (host_ms + 0.02) - gpu_per_call) + 0.05)
         times: list[float] = []
@@ -154,7 +163,8 @@ def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget
         while len(times) < reps:
             n = min(chunk, reps - len(times))
             for _ in range(tries):
-                chunk_times, behind_ms = _timed_chunk(fn, args, streams, flush, n, ahead_ms, cycles_per_ms)
+                chunk_times, behind_ms = _timed_chunk(fn, args, streams, flush, flush_mode, n, ahead_ms,
+                                                      cycles_per_ms)
                 if behind_ms <= 0.0:
                     break
                 ahead_ms = min(_MAX_AHEAD_MS, ahead_ms + 2.0 * behind_ms + 0.05)

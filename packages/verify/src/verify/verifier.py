@@ -82,6 +82,11 @@ class Verifier:
                                                            workdir=self._tmp))
                            for dev in ([f"cuda:{g}" for g in range(n_gpu)] or ["cpu"])}
         self._sandboxes += [b for b in self._ref_boxes.values() if b is not shared]
+        # interpreter mode: a forking worker server without the interpreter compiles kernels for a GPU
+        self._frontend_box = None
+        if self.interpret and config.gpu_compile_check:
+            self._frontend_box = sandbox.Sandbox(False, workdir=self._tmp)
+            self._sandboxes.append(self._frontend_box)
         # one reader-writer lock per device (see gpulock.py); on CPU it only orders forwards, nothing is timed
         if lock_dir is not None:
             os.makedirs(lock_dir, exist_ok=True)
@@ -118,6 +123,15 @@ class Verifier:
                 hit = copy.deepcopy(hit)
                 hit.cached, hit.wall_s = True, time.monotonic() - start
                 return hit
+        rejected = self._gpu_compile_error(task, program)
+        if rejected is not None:
+            v = Verdict(task_id=task.id, backend=self.backend)
+            v.passed("format")
+            v.fail("compile", "triton_compile_error", rejected)
+            v = self._finish(v, start)
+            if self._cache is not None:
+                self._cache.put(key, v)
+            return v
         device, box = self._slots.get()
         try:
             ref = self._reference(task, device)
@@ -185,6 +199,18 @@ class Verifier:
         self.close()
 
     # ---- internals --------------------------------------------------------------------------------
+    def _gpu_compile_error(self, task: Task, program: str) -> str | None:
+        """Interpreter mode: why `program`'s kernels would not compile for a GPU, or None (also when the
+        check could not finish: the candidate's own run then decides)."""
+        if self._frontend_box is None:
+            return None
+        out = self._frontend_box.run_job("frontend", {"code": task.code, "program": program, "device": "cpu"},
+                                         timeout_s=min(15.0, self.config.timeout_s), mem_cap_gb=self.config.mem_cap_gb)
+        if out.status != "ok" or not out.result["errors"]:
+            return None
+        return ("the kernels run in Triton's interpreter but do not compile for a GPU (Triton front end, "
+                f"sm_90): {out.result['errors'][0]}")[:600]
+
     def _finish(self, v: Verdict, start: float) -> Verdict:
         if self.reward is not None:
             v.reward = dict(self.reward(v))

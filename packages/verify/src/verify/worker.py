@@ -377,7 +377,8 @@ def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) 
 
     inputs = make_inputs(module, cfg.seed, device)
     flush = torch.empty(cfg.l2_flush_bytes // 4, dtype=torch.float32, device=device)
-    kw = dict(warmup=cfg.warmup, min_reps=cfg.min_reps, max_reps=cfg.max_reps, budget_ms=cfg.budget_ms, flush=flush)
+    kw = dict(warmup=cfg.warmup, min_reps=cfg.min_reps, max_reps=cfg.max_reps, budget_ms=cfg.budget_ms, flush=flush,
+              flush_mode=cfg.l2_flush)
     from verify.integrity import changed, snapshot
 
     compiled = torch.compile(model) if cfg.compile_baseline else None

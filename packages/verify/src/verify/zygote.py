@@ -68,6 +68,10 @@ def _execute(msg: dict, setup_s: float) -> tuple:
         lock = GpuLock(msg["lock_path"], msg.get("lock_status_path")) if msg["lock_path"] else None
         if msg["kind"] == "reference":
             return ("ok", worker.reference_job(job, lock), "")
+        if msg["kind"] == "frontend":
+            from verify.gpu_frontend import frontend_job
+
+            return ("ok", frontend_job(job), "")
         return ("ok", worker.candidate_job(job, lock), "")
     except BaseException as e:  # a candidate's SystemExit or KeyboardInterrupt included
         return ("error", None, f"{type(e).__name__}: {e}"[:500] + "\n" + traceback.format_exc()[-1500:])
