@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bench and search on the fixture suite with the replay generator, on one GPU, timed against PyTorch eager
-# and torch.compile. Writes everything under $OUT and prints a short results table last (< 7 minutes on
+# and torch.compile. Writes everything under $OUT and prints a short results table last (< 9 minutes on
 # one H100).
 #
 #   OUT=/path/to/out PYTHONPATH=$(ls -d packages/*/src | tr '\n' :)/tmp/site bash scripts/gpu_search_bench.sh
@@ -15,7 +15,7 @@
 #   4. search, fragment search without whole-program kernels (assembly with a PyTorch part, timed)
 #                                                           -> $OUT/search/swish_residual
 #   5. RESULTS.md: device, versions, date, commands, the comparison table
-# Time limits of steps 2-4 in seconds: BOFN_S (200), FRAG_S (100), SEARCH_S (60); verifier workers WORKERS (8),
+# Time limits of steps 2-4 in seconds: BOFN_S (200), FRAG_S (100), SEARCH_S (150); verifier workers WORKERS (8),
 # tasks at once IN_FLIGHT (8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +56,7 @@ run_bench "${FRAG_S:-100}" "$OUT/bench/fragments" strategy=fragments \
 SEARCH=(task=fixtures/swish_residual strategy=fragments "generator.path=$OUT/replay_fragments.jsonl"
         "out_dir=$OUT/search/swish_residual" verify.compile_baseline=true)
 echo "+ python -m search ${SEARCH[*]}" | tee -a "$LOG"
-timeout -k 5 "${SEARCH_S:-60}" "$PY" -m search "${SEARCH[@]}" >> "$LOG" 2>&1 || echo "search stopped (time limit or error)" | tee -a "$LOG"
+timeout -k 5 "${SEARCH_S:-150}" "$PY" -m search "${SEARCH[@]}" >> "$LOG" 2>&1 || echo "search stopped (time limit or error)" | tee -a "$LOG"
 
 "$PY" - "$OUT" <<'EOF'
 """Write RESULTS.md (device, versions, date, the commands, tables) and print the short table last."""

@@ -13,13 +13,15 @@
 # Steps:
 #   1. held-out tasks (seed 20260321, synth's held-out seed): level 1, one program per operator the teacher
 #      lowers, and L2_N level-2 programs over every registered operator  -> $OUT/heldout/tasks/l{1,2}
-#   2. bench, best_of_n n=1, generator=teacher, compile baseline: level 2 first (the targets are on level 2),
-#      then level 1  -> $OUT/bench/best_of_n_l2, $OUT/bench/best_of_n_l1
+#   2. bench, best_of_n n=SWEEP_N (the teacher's tile-size variants, synth.teacher.tiling.SWEEP: the fastest
+#      verified one counts, a config sweep), generator=teacher, compile baseline: level 2 first (the
+#      targets are on level 2), then level 1  -> $OUT/bench/best_of_n_l2, $OUT/bench/best_of_n_l1
 #   3. bench, fragment search, generator=teacher, the first FRAG_N level-2 tasks  -> $OUT/bench/fragments
 #   4. RESULTS.md: device, versions, the tables by level, and per operator (level 1) vs eager and compile
 # Knobs (environment): L2_N (40), FRAG_N (8), MAX_DIM, MAX_ELEMENTS (2^24), MAX_FLOPS (2^34), time limits
 # GEN_S (60), BENCH_L2_S (240), BENCH_L1_S (240), FRAG_S (60), verifier workers WORKERS (8), tasks at once
-# IN_FLIGHT (8); SMOKE=1 makes everything tiny (4 operators, 2 level-2 programs).
+# IN_FLIGHT (8), tiling variants per task SWEEP_N (4; 1 = the default tiling only); SMOKE=1 makes everything
+# tiny (4 operators, 2 level-2 programs).
 # Resumable: run it again with the same OUT (on a machine that kept it) and every bench continues where its
 # time limit stopped it; the held-out tasks are regenerated identically (fixed seed).
 set -euo pipefail
@@ -36,11 +38,12 @@ PY=${PYTHON:-python}
 LOG="$OUT/run.log"
 echo "=== $(date -u +%FT%TZ) scripts/gpu_teacher.sh" >> "$LOG"
 if [ -n "${SMOKE:-}" ]; then
-  : "${L2_N:=2}" "${FRAG_N:=1}" "${MAX_DIM:=64}" "${MAX_ELEMENTS:=32768}" "${MAX_FLOPS:=2097152}" "${L1_OPS:=relu,softmax,add,layer_norm}"
+  : "${L2_N:=2}" "${FRAG_N:=1}" "${SWEEP_N:=2}" "${MAX_DIM:=64}" "${MAX_ELEMENTS:=32768}" "${MAX_FLOPS:=2097152}" "${L1_OPS:=relu,softmax,add,layer_norm}"
 fi
 export L2_N=${L2_N:-40} FRAG_N=${FRAG_N:-8} MAX_DIM=${MAX_DIM:-32768} MAX_ELEMENTS=${MAX_ELEMENTS:-16777216}
 export MAX_FLOPS=${MAX_FLOPS:-17179869184} L1_OPS=${L1_OPS:-}
 GEN_S=${GEN_S:-60} BENCH_L2_S=${BENCH_L2_S:-240} BENCH_L1_S=${BENCH_L1_S:-240} FRAG_S=${FRAG_S:-60}
+SWEEP_N=${SWEEP_N:-4}
 
 WANDB=$("$PY" scripts/gpu_preflight.py) || exit 2
 [ "$WANDB" = true ] || echo "wandb not importable: no W&B run" | tee -a "$LOG"
@@ -95,9 +98,9 @@ run_bench() {  # run_bench SECONDS OUT_DIR ARGS...: a bench with a time limit, t
 }
 
 run_bench "$BENCH_L2_S" "$OUT/bench/best_of_n_l2" "suite.path=$OUT/heldout/tasks/l2" suite.name=teacher_heldout_l2 \
-  strategy=best_of_n strategy.n=1
+  strategy=best_of_n "strategy.n=$SWEEP_N"
 run_bench "$BENCH_L1_S" "$OUT/bench/best_of_n_l1" "suite.path=$OUT/heldout/tasks/l1" suite.name=teacher_heldout_l1 \
-  strategy=best_of_n strategy.n=1
+  strategy=best_of_n "strategy.n=$SWEEP_N"
 run_bench "$FRAG_S" "$OUT/bench/fragments" "suite.path=$OUT/heldout/tasks/l2" suite.name=teacher_heldout_l2 \
   "suite.limit=$FRAG_N" strategy=fragments
 

@@ -108,3 +108,25 @@ def test_search_and_bench_clis_run_with_the_teacher(tmp_path):
     rows = {r["task_id"]: r for r in map(json.loads, (bench_out / "results.jsonl").read_text().splitlines())}
     assert set(rows) == {"fixtures/softmax", "fixtures/gelu_scale"}
     assert all(r["accepted"] and r["generator"] == "teacher" for r in rows.values())
+
+
+def test_n_samples_are_the_tiling_sweep(judge):
+    """n > 1: distinct programs with the tile caps of synth.teacher.tiling.SWEEP, the default first; every
+    one is accepted (on a GPU best_of_n keeps the fastest: a config sweep)."""
+    from synth.teacher.tiling import SWEEP
+
+    g = Graph()
+    x = g.input((64, 1024))
+    w = g.input((1024, 32))
+    g.outputs = [g.add("relu", [g.add("matmul", [g.add("softmax", [x], dim=-1), w])])]
+    task = Task.from_code(g.to_code(), id="sweep")
+    messages = prompts.task_messages(task)
+    gen = TeacherGenerator()
+    texts = gen.generate([messages], n=len(SWEEP))[0]
+    assert texts[0] == gen.generate([messages], n=1)[0][0] and len(set(texts)) == len(texts) >= 3
+    programs = [extract_program(t) for t in texts]
+    assert programs[0] == lower(g)
+    assert "BLOCK_M = max(1, min(triton.next_power_of_2(n_rows), 16384 // BLOCK_N))" in programs[1]
+    assert "BLOCK_M = min(32, max(16, triton.next_power_of_2(M)))" in programs[2]
+    verdicts = judge.strict.verify_many([(task, t) for t in texts])
+    assert all(v.accepted for v in verdicts), [(v.stage, v.error_class, v.message[:200]) for v in verdicts]

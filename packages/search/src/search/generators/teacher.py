@@ -12,8 +12,10 @@ assemblies are (`search.emit`): a `ModelNew` with the task's `__init__` that bui
 and points its weights at the task's own. The completion is the same shape a model writes: one or two
 sentences and one fenced python block (`synth.sft.teacher_response`).
 
-The teacher is deterministic, so a prompt gets one completion whatever `n` is (like a replay with one
-stored). A task the frontend cannot trace or the teacher cannot lower gets no completion
+The teacher is deterministic. Asked for n completions, it gives up to n distinct ones: the default
+tiling first, then the other tile caps of `synth.teacher.tiling.SWEEP`. Where a cap does not bind on a
+task's shapes, two variants are the same program and only one is kept. `best_of_n` with n > 1 on a GPU
+keeps the fastest verified one, which makes it a small config sweep. A task the frontend cannot trace or the teacher cannot lower gets no completion
 (`on_unsupported: empty`: best_of_n then has no attempt, the fragment search leaves that fragment in
 PyTorch) or stops the run (`on_unsupported: error`); `declined` keeps the reason per task.
 """
@@ -26,6 +28,7 @@ from collections.abc import Sequence
 
 from synth.sft import teacher_response
 from synth.teacher import Unsupported, lower
+from synth.teacher.tiling import SWEEP, Tiling
 from verify.candidate import FormatError, extract_program
 from verify.task import Task
 
@@ -75,14 +78,14 @@ def whole_program_fragment(program: Program) -> Fragment:
                     tuple(_init_inputs(code)))
 
 
-def teacher_program(task: Task) -> tuple[str, list[str]]:
-    """(candidate program, operator names) for `task`.
+def teacher_program(task: Task, tiling: Tiling | None = None) -> tuple[str, list[str]]:
+    """(candidate program, operator names) for `task`, with the tile caps of `tiling` (default Tiling()).
 
     Raises UnsupportedConstruct, Unsupported or AssemblyError when there is none, TaskError when the
     task itself does not run."""
     program = trace(task)
     graph = program.graph
-    lowered = lower(graph)
+    lowered = lower(graph, tiling)
     if graph.to_code().strip() == task.code.strip():
         return lowered, program.op_names
     whole = Piece(Segment(0, len(program), "kernel", 0.0), whole_program_fragment(program), lowered)
@@ -102,16 +105,23 @@ class TeacherGenerator(Generator):
         self.declined: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def _one(self, messages: Messages) -> list[str]:
+    def _one(self, messages: Messages, n: int = 1) -> list[str]:
+        """Up to n distinct completions: the default tiling, then SWEEP's others (a config sweep when the
+        search keeps the fastest verified one)."""
+        return list(dict.fromkeys(t for t in (self._variant(messages, i) for i in range(min(n, len(SWEEP)))) if t))
+
+    def _variant(self, messages: Messages, index: int) -> str | None:
+        """The completion with SWEEP[index]'s tiling (cached), or None when the teacher declines the task."""
         key = prompt_hash(messages)
+        cache_key = key if index == 0 else f"{key}#{index}"
         with self._lock:
-            if key in self.cache:
-                return [self.cache[key]]
+            if cache_key in self.cache:
+                return self.cache[cache_key]
             if key in self.declined and self.on_unsupported == "empty":
-                return []
+                return None
         task = task_from_messages(messages)
         try:
-            program, ops = teacher_program(task)
+            program, ops = teacher_program(task, SWEEP[index])
         except (UnsupportedConstruct, Unsupported, AssemblyError) as e:
             why = f"{type(e).__name__}: {e}"
             with self._lock:
@@ -119,11 +129,11 @@ class TeacherGenerator(Generator):
             if self.on_unsupported == "error":
                 raise TeacherDeclined(f"the teacher has no program for prompt {key[:12]}: {why}") from None
             log.warning("teacher: no program for prompt %s (%s)", key[:12], why[:200])
-            return []
+            return None
         text = teacher_response(program, ops)
         with self._lock:
-            self.cache[key] = text
-        return [text]
+            self.cache[cache_key] = text
+        return text
 
     def generate(self, prompts: Sequence[Messages], n: int = 1) -> list[list[str]]:
-        return [self._one(m) if n > 0 else [] for m in prompts]
+        return [self._one(m, n) if n > 0 else [] for m in prompts]

@@ -13,10 +13,10 @@ one pass for the mean, one for the variance around it, one to normalise and stor
 """
 from __future__ import annotations
 
+from synth.teacher import tiling
+
 BATCH_NORMS = frozenset({f"batch_norm{d}d" for d in (1, 2, 3)})
 CHANNEL_NORM_OPS = BATCH_NORMS | {"group_norm"}
-TILE = 4096
-MAX_BLOCK = 1024
 
 BATCH_NORM_KERNEL = '''@triton.jit
 def {name}(x_ptr, w_ptr, b_ptr, mean_ptr, var_ptr, count_ptr, out_ptr, n_batch, n_channels, n_inner,
@@ -116,8 +116,8 @@ def channel_norm_glue(name: str, op: str, x: str, module: str, out: str) -> list
                 f"{m}.eps", "BLOCK_M=BLOCK_M", "BLOCK_N=BLOCK_N"]
         return ["# group_norm: statistics per (sample, group), then the per-channel affine map", *shapes,
                 f"n_rows, n_cols = n_batch * {m}.num_groups, n_channels // {m}.num_groups * n_inner",
-                f"BLOCK_N = min(triton.next_power_of_2(n_cols), {MAX_BLOCK})",
-                f"BLOCK_M = max(1, min(triton.next_power_of_2(n_rows), {TILE} // BLOCK_N))",
+                f"BLOCK_N = min(triton.next_power_of_2(n_cols), {tiling.current().max_block})",
+                f"BLOCK_M = max(1, min(triton.next_power_of_2(n_rows), {tiling.current().row_tile} // BLOCK_N))",
                 f"{name}[(triton.cdiv(n_rows, BLOCK_M),)]({', '.join(call)})"]
     call = ["xc", f"{m}.weight", f"{m}.bias", f"{m}.running_mean", f"{m}.running_var",
             f"{m}.num_batches_tracked", out, "n_batch", "n_channels", "n_inner", f"{m}.eps", "momentum",
@@ -126,6 +126,6 @@ def channel_norm_glue(name: str, op: str, x: str, module: str, out: str) -> list
             *shapes,
             "# momentum None means a cumulative average over the batches seen",
             f"momentum = {m}.momentum if {m}.momentum is not None else 1.0 / (int({m}.num_batches_tracked) + 1)",
-            f"BLOCK_R = min(triton.next_power_of_2(n_batch * n_inner), {MAX_BLOCK})",
-            f"BLOCK_C = max(1, min(triton.next_power_of_2(n_channels), {TILE} // BLOCK_R))",
+            f"BLOCK_R = min(triton.next_power_of_2(n_batch * n_inner), {tiling.current().max_block})",
+            f"BLOCK_C = max(1, min(triton.next_power_of_2(n_channels), {tiling.current().row_tile} // BLOCK_R))",
             f"{name}[(triton.cdiv(n_channels, BLOCK_C),)]({', '.join(call)})"]

@@ -35,6 +35,7 @@ from synth.teacher.pointwise import POINTWISE_OPS, expression
 from synth.teacher.pool import POOL_OPS, pool_glue, pool_kernel
 from synth.teacher.rows import ROW_OPS, row_kernel
 from synth.teacher.support import Unsupported, reason
+from synth.teacher.tiling import Tiling, current, using
 
 HEADER = "import torch\nimport torch.nn as nn\nimport triton\nimport triton.language as tl\n"
 LAYOUT_OPS = frozenset({"flatten", "unflatten", "transpose", "permute", "unsqueeze", "cat", "stack"})
@@ -44,7 +45,6 @@ _KEEPS_CONTIGUOUS = frozenset({"flatten", "unflatten", "unsqueeze", "cat", "stac
 _NORM_MODULES = frozenset({"layer_norm", "rms_norm", "instance_norm1d", "instance_norm2d", "instance_norm3d"})
 # operators whose output a pointwise region can consume inside their own kernel (the epilogue)
 EPILOGUE_HOSTS = MATMUL_OPS | CONV_OPS
-POINTWISE_BLOCK = 1024
 
 
 def supported_ops() -> frozenset[str]:
@@ -53,13 +53,15 @@ def supported_ops() -> frozenset[str]:
             | CHANNEL_NORM_OPS)
 
 
-def lower(graph: Graph) -> str:
-    """The candidate program (source text) for `graph`; raises Unsupported for an operator not covered."""
+def lower(graph: Graph, tiling: Tiling | None = None) -> str:
+    """The candidate program (source text) for `graph`, with the tile caps of `tiling` (default: Tiling(),
+    what the SFT data uses); raises Unsupported for an operator not covered."""
     for n in graph.compute_nodes():
         op = graph.op_name(n)
         if op not in supported_ops():
             raise Unsupported(op, reason(op))
-    return _Lowering(graph).program()
+    with using(tiling or Tiling()):
+        return _Lowering(graph).program()
 
 
 class _Lowering:
@@ -230,7 +232,7 @@ class _Lowering:
         for out in outs:
             self.body.append(f"{out} = torch.empty(shape, device={first}.device, dtype={first}.dtype)")
         self.body.append(f"n_elements = {outs[0]}.numel()")
-        self.body.append(f"BLOCK = min(triton.next_power_of_2(n_elements), {POINTWISE_BLOCK})")
+        self.body.append(f"BLOCK = min(triton.next_power_of_2(n_elements), {current().pointwise_block})")
         call = names + outs + ["n_elements"] + index_call(names, strided)
         self.body.append(f"{name}[(triton.cdiv(n_elements, BLOCK),)]({', '.join(call)}, BLOCK=BLOCK)")
 
@@ -349,7 +351,7 @@ class _Lowering:
         for out in outs:
             b.append(f"{out} = torch.empty(shape, device=rows.device, dtype=rows.dtype)")
         b.append("BLOCK_N = triton.next_power_of_2(n_cols)")
-        b.append("BLOCK_M = max(1, min(triton.next_power_of_2(n_rows), 4096 // BLOCK_N))")
+        b.append(f"BLOCK_M = max(1, min(triton.next_power_of_2(n_rows), {current().row_tile} // BLOCK_N))")
         module = f"self.{op}{n}"
         extra = [f"{module}.{'weight' if a == 'w' else 'bias'}" for a in spec.affine]
         if spec.eps:

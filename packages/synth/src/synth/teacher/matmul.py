@@ -10,6 +10,7 @@ tile before storing, so `linear -> add bias -> relu` is one kernel.
 """
 from __future__ import annotations
 
+from synth.teacher import tiling
 from synth.teacher.epilogue import index_args, index_call, region_body, signature
 
 MATMUL_OPS = frozenset({"linear", "matmul", "mm", "bmm"})
@@ -76,9 +77,9 @@ def launch_glue(name: str, bias: str | None, inputs: list[str], outputs: list[st
     lines = [f"{out} = torch.empty(shape, device=a.device, dtype=a.dtype)" for out in outputs]
     lines += ["M, K, N = a.shape[1], a.shape[2], b.shape[2]",
               "# tl.dot needs blocks of at least 16; 64 x 64 tiles keep few programs on small shapes",
-              "BLOCK_M = min(64, max(16, triton.next_power_of_2(M)))",
-              "BLOCK_N = min(64, max(16, triton.next_power_of_2(N)))",
-              "BLOCK_K = min(32, max(16, triton.next_power_of_2(K)))",
+              f"BLOCK_M = min({tiling.current().matmul_mn}, max(16, triton.next_power_of_2(M)))",
+              f"BLOCK_N = min({tiling.current().matmul_mn}, max(16, triton.next_power_of_2(N)))",
+              f"BLOCK_K = min({tiling.current().matmul_k}, max(16, triton.next_power_of_2(K)))",
               "grid = (triton.cdiv(M, BLOCK_M), triton.cdiv(N, BLOCK_N), a.shape[0])"]
     call = ["a", "b"] + ([bias] if bias else []) + inputs + outputs + ["M", "N", "K", "*a.stride()", "*b.stride()"]
     call += index_call(inputs, strided)

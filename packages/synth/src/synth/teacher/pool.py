@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import math
 
+from synth.teacher import tiling
 from synth.teacher.epilogue import signature
 
 POOL_OPS = frozenset({f"{kind}_pool{d}d" for kind in ("max", "avg", "adaptive_avg") for d in (1, 2, 3)})
 # elements per [BLOCK_O, BLOCK_W] tile, and the largest BLOCK_W (longer windows are walked in chunks)
-TILE = 4096
-MAX_BLOCK_W = 1024
 
 
 def _per_dim(value, d: int) -> tuple[int, ...]:
@@ -130,8 +129,8 @@ def pool_glue(name: str, op: str, params: dict, x: str, out: str) -> list[str]:
         extra = []
     lines += [f"{out} = torch.empty((*xc.shape[:2], *out_sizes), device=xc.device, dtype=xc.dtype)",
               f"n_out = {out}.numel()",
-              f"BLOCK_W = min(triton.next_power_of_2(window), {MAX_BLOCK_W})",
-              f"BLOCK_O = max(1, min(triton.next_power_of_2(n_out), {TILE} // BLOCK_W))"]
+              f"BLOCK_W = min(triton.next_power_of_2(window), {tiling.current().max_block})",
+              f"BLOCK_O = max(1, min(triton.next_power_of_2(n_out), {tiling.current().row_tile} // BLOCK_W))"]
     call = ["xc", out, "n_out", "*xc.shape[2:]", "*out_sizes"] + extra
     lines.append(f"{name}[(triton.cdiv(n_out, BLOCK_O),)]({', '.join(call)}, BLOCK_O=BLOCK_O, BLOCK_W=BLOCK_W)")
     return lines
