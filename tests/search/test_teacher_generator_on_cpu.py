@@ -48,8 +48,8 @@ def test_synthetic_task_gets_the_teacher_program_itself():
     g = synthetic_graph()
     messages = prompts.task_messages(g.to_task(id="synthetic"))
     assert task_from_messages(messages).code.strip() == g.to_code().strip()
-    (texts,) = TeacherGenerator().generate([messages], n=4)
-    assert len(texts) == 1  # deterministic: one completion whatever n is
+    (texts,) = TeacherGenerator().generate([messages], n=1)
+    assert len(texts) == 1
     head, _, _ = texts[0].partition("```")
     assert head.count(". ") <= 2 and "3 operators" in head
     assert extract_program(texts[0]).strip() == lower(g).strip()
@@ -73,7 +73,9 @@ def test_best_of_n_accepts_wrapped_teacher_programs_for_fixtures(judge):
     gen = TeacherGenerator()
     for name in ("relu_scale_bias", "layernorm"):
         result = BestOfN(n=2).search(fixture_task(name), gen, judge)
-        assert result.samples == 1 and result.best is not None, result.summary()
+        # two tilings (synth.teacher.tiling.SWEEP), both accepted; best_of_n keeps one
+        assert result.samples == 2 and all(a.verdict.accepted for a in result.attempts), result.summary()
+        assert result.best is not None
         # the fixture's own Model signature and weights: the teacher's module is wrapped, weights shared
         assert "_share(self.fragment0" in result.best_text
     declined = BestOfN(n=1).search(SORT_TASK, gen, judge)

@@ -52,7 +52,8 @@ def compare(out, ref, atol: dict, rtol: dict, floors: list | None = None, floor_
         bad = ~torch.isfinite(o) & torch.isfinite(r)
         if bad.any():
             return Comparison(False, "nan_or_inf", f"{where}{int(bad.sum())} of {r.numel()} values are NaN/Inf "
-                              "where the reference is finite (unwritten output or overflow?)")
+                              "where the reference is finite (an unwritten output, a read past the end of an "
+                              "input, or overflow?)")
         key = str(r.dtype).replace("torch.", "")
         a, rt = float(atol.get(key, 1e-4)), float(rtol.get(key, 1e-4))
         floor = floor_factor * float(floors[i]) if floors and i < len(floors) else 0.0

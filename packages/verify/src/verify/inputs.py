@@ -42,9 +42,33 @@ def to_device(obj, device):
     return obj
 
 
+# NaN elements behind every contiguous floating-point input (see guarded)
+INPUT_GUARD = 4096
+
+
+def guarded(t: torch.Tensor) -> torch.Tensor:
+    """`t`, copied to the front of a longer buffer whose tail is NaN. A kernel that reads past the end of
+    an input (an off-by-one load mask) then reads NaN, which shows in its output, instead of whatever the
+    allocator placed there (which made such reads pass or fail by chance).
+
+    >>> x = guarded(torch.arange(4.0))
+    >>> x.tolist(), x.is_contiguous()
+    ([0.0, 1.0, 2.0, 3.0], True)
+    >>> whole = torch.empty(0).set_(x.untyped_storage())
+    >>> len(whole) == 4 + INPUT_GUARD and bool(torch.isnan(whole[4:]).all())
+    True
+    """
+    if not (t.is_floating_point() and t.is_contiguous() and t.numel()):
+        return t
+    buf = torch.full((t.numel() + INPUT_GUARD,), float("nan"), dtype=t.dtype, device=t.device)
+    buf[: t.numel()].copy_(t.reshape(-1))
+    return buf[: t.numel()].view(t.shape)
+
+
 def make_inputs(module, seed: int, device) -> list:
+    """The task's inputs for one trial (seeded), on `device`, floating-point ones NaN-guarded."""
     seed_everything(seed)
-    return [to_device(x, device) for x in module.get_inputs()]
+    return [guarded(x) if isinstance(x, torch.Tensor) else x for x in to_device(module.get_inputs(), device)]
 
 
 def _names_in(fn: ast.FunctionDef) -> set[str]:
