@@ -50,3 +50,50 @@ def test_a_load_past_the_end_of_an_input_reads_nan(verifier):
     assert "read past the end of an input" in v.message
     fixed = LOAD_PAST_END.replace("mask=cols <= n_cols", "mask=cols < n_cols")
     assert verifier.verify(Task.from_code(ROW_SUM_TASK, id="row_sum_1x100"), fixed).accepted
+
+
+SCALE_TASK = '''
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def forward(self, x):
+        return x * 2.0
+
+
+def get_inputs():
+    return [torch.randn(1000)]
+
+
+def get_init_inputs():
+    return []
+'''
+
+LOAD_AND_STORE_PAST_END = '''```python
+import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def scale_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs <= n  # one element too many, read and written
+    tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=mask) * 2.0, mask=mask)
+
+
+class ModelNew(nn.Module):
+    def forward(self, x):
+        out = torch.empty_like(x)
+        scale_kernel[(triton.cdiv(x.numel(), 1024),)](x, out, x.numel(), BLOCK=1024)
+        return out
+```'''
+
+
+def test_a_nan_read_past_an_input_and_stored_past_an_output_is_still_caught(verifier):
+    """The element read from the input's NaN tail is NaN; stored past the end of the output it must not
+    look like the output's (NaN-valued) guard band: guards carry a NaN payload of their own."""
+    v = verifier.verify(Task.from_code(SCALE_TASK, id="scale_1000"), LOAD_AND_STORE_PAST_END)
+    assert (v.stage, v.error_class) == ("correct", "out_of_bounds_write"), (v.stage, v.error_class, v.message)
