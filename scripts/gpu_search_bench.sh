@@ -19,20 +19,7 @@
 # tasks at once IN_FLIGHT (8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:?set OUT to the output folder}
-mkdir -p "$OUT"
-if [ -z "${PYTHONPATH:-}" ]; then
-  PYTHONPATH=$(ls -d packages/*/src | tr '\n' ':')
-  export PYTHONPATH
-fi
-# several verifications at once on 16 cores: one Inductor compile thread each
-export WANDB_MODE=offline HYDRA_FULL_ERROR=1 TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-1}
-PY=${PYTHON:-python}
-LOG="$OUT/run.log"
-: > "$LOG"
-
-WANDB=$("$PY" scripts/gpu_preflight.py) || exit 2
-[ "$WANDB" = true ] || echo "wandb not importable: no W&B run" | tee -a "$LOG"
+source scripts/gpu_env.sh
 
 run_bench() {  # run_bench SECONDS OUT_DIR ARGS...: a bench with a time limit, then its report from what finished
   local limit=$1 dir=$2

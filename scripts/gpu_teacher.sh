@@ -26,17 +26,7 @@
 # time limit stopped it; the held-out tasks are regenerated identically (fixed seed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:?set OUT to the output folder}
-mkdir -p "$OUT"
-if [ -z "${PYTHONPATH:-}" ]; then
-  PYTHONPATH=$(ls -d packages/*/src | tr '\n' ':')
-  export PYTHONPATH
-fi
-# eight verifications at once on 16 cores: one Inductor compile thread each
-export WANDB_MODE=offline HYDRA_FULL_ERROR=1 TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-1}
-PY=${PYTHON:-python}
-LOG="$OUT/run.log"
-echo "=== $(date -u +%FT%TZ) scripts/gpu_teacher.sh" >> "$LOG"
+source scripts/gpu_env.sh
 if [ -n "${SMOKE:-}" ]; then
   : "${L2_N:=2}" "${FRAG_N:=1}" "${SWEEP_N:=2}" "${MAX_DIM:=64}" "${MAX_ELEMENTS:=32768}" "${MAX_FLOPS:=2097152}" "${L1_OPS:=relu,softmax,add,layer_norm}"
 fi
@@ -44,9 +34,6 @@ export L2_N=${L2_N:-40} FRAG_N=${FRAG_N:-8} MAX_DIM=${MAX_DIM:-32768} MAX_ELEMEN
 export MAX_FLOPS=${MAX_FLOPS:-17179869184} L1_OPS=${L1_OPS:-}
 GEN_S=${GEN_S:-60} BENCH_L2_S=${BENCH_L2_S:-240} BENCH_L1_S=${BENCH_L1_S:-240} FRAG_S=${FRAG_S:-60}
 SWEEP_N=${SWEEP_N:-4}
-
-WANDB=$("$PY" scripts/gpu_preflight.py) || exit 2
-[ "$WANDB" = true ] || echo "wandb not importable: no W&B run" | tee -a "$LOG"
 
 echo "+ step 1: held-out tasks -> $OUT/heldout" | tee -a "$LOG"
 timeout -k 5 "$GEN_S" "$PY" - "$OUT/heldout" <<'EOF' 2>&1 | tee -a "$LOG"

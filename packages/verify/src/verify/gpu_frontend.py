@@ -117,20 +117,15 @@ def _install() -> dict:
 
 
 def _check(seen: dict, task_path: str, program_path: str, tag: str) -> dict:
-    import importlib.util
-
     import torch
 
-    def load(path, name):
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+    from verify.inputs import load_module
 
     seen.clear()
     forward_error = None
     try:
-        task, program = load(task_path, f"_frontend_task_{tag}"), load(program_path, f"_frontend_program_{tag}")
+        task = load_module(task_path, f"_frontend_task_{tag}")
+        program = load_module(program_path, f"_frontend_program_{tag}")
         model = program.ModelNew(*task.get_init_inputs())
         with torch.no_grad():
             model(*task.get_inputs())
