@@ -14,12 +14,15 @@
 #   1. held-out tasks (seed 20260321, synth's held-out seed): level 1, one program per operator the teacher
 #      lowers, and L2_N level-2 programs over every registered operator  -> $OUT/heldout/tasks/l{1,2}
 #   2. bench, best_of_n n=SWEEP_N (the teacher's tile-size variants, synth.teacher.tiling.SWEEP: the fastest
-#      verified one counts, a config sweep), generator=teacher, compile baseline: level 2 first (the
-#      targets are on level 2), then level 1  -> $OUT/bench/best_of_n_l2, $OUT/bench/best_of_n_l1
-#   3. bench, fragment search, generator=teacher, the first FRAG_N level-2 tasks  -> $OUT/bench/fragments
-#   4. RESULTS.md: device, versions, the tables by level, and per operator (level 1) vs eager and compile
+#      verified one counts, a config sweep), generator=teacher, compile baseline, level 2 (the targets are on
+#      level 2)  -> $OUT/bench/best_of_n_l2
+#   3. the same on the verifier's fixtures, a folder of KernelBench-format tasks (hand-written Models,
+#      lowered through the search frontend)  -> $OUT/bench/best_of_n_kb
+#   4. bench, fragment search, generator=teacher, the first FRAG_N level-2 tasks  -> $OUT/bench/fragments
+#   5. step 2 on level 1 (one program per operator: the per-operator table)  -> $OUT/bench/best_of_n_l1
+#   6. RESULTS.md: device, versions, the tables by level, and per operator (level 1) vs eager and compile
 # Knobs (environment): L2_N (40), FRAG_N (8), MAX_DIM, MAX_ELEMENTS (2^24), MAX_FLOPS (2^34), time limits
-# GEN_S (60), BENCH_L2_S (240), BENCH_L1_S (240), FRAG_S (60), verifier workers WORKERS (8), tasks at once
+# GEN_S (60), BENCH_L2_S (240), BENCH_L1_S (240), BENCH_KB_S (120), FRAG_S (60), verifier workers WORKERS (8), tasks at once
 # IN_FLIGHT (8), tiling variants per task SWEEP_N (4; 1 = the default tiling only); SMOKE=1 makes everything
 # tiny (4 operators, 2 level-2 programs).
 # Resumable: run it again with the same OUT (on a machine that kept it) and every bench continues where its
@@ -32,7 +35,8 @@ if [ -n "${SMOKE:-}" ]; then
 fi
 export L2_N=${L2_N:-40} FRAG_N=${FRAG_N:-8} MAX_DIM=${MAX_DIM:-32768} MAX_ELEMENTS=${MAX_ELEMENTS:-16777216}
 export MAX_FLOPS=${MAX_FLOPS:-17179869184} L1_OPS=${L1_OPS:-}
-GEN_S=${GEN_S:-60} BENCH_L2_S=${BENCH_L2_S:-240} BENCH_L1_S=${BENCH_L1_S:-240} FRAG_S=${FRAG_S:-60}
+GEN_S=${GEN_S:-60} BENCH_L2_S=${BENCH_L2_S:-240} BENCH_L1_S=${BENCH_L1_S:-240} BENCH_KB_S=${BENCH_KB_S:-120}
+FRAG_S=${FRAG_S:-60}
 SWEEP_N=${SWEEP_N:-4}
 
 echo "+ step 1: held-out tasks -> $OUT/heldout" | tee -a "$LOG"
@@ -75,7 +79,7 @@ EOF
 run_bench() {  # run_bench SECONDS OUT_DIR ARGS...: a bench with a time limit, then its report from what finished
   local limit=$1 dir=$2
   shift 2
-  local args=(suite=folder generator=teacher "out_dir=$dir" "workers=${WORKERS:-8}" "tasks_in_flight=${IN_FLIGHT:-8}" verify.compile_baseline=true
+  local args=(generator=teacher "out_dir=$dir" "workers=${WORKERS:-8}" "tasks_in_flight=${IN_FLIGHT:-8}" verify.compile_baseline=true
               "wandb.enabled=$WANDB" "$@")
   echo "+ python -m bench ${args[*]}" | tee -a "$LOG"
   if ! timeout -k 5 "$limit" "$PY" -m bench "${args[@]}" >> "$LOG" 2>&1; then
@@ -84,12 +88,15 @@ run_bench() {  # run_bench SECONDS OUT_DIR ARGS...: a bench with a time limit, t
   fi
 }
 
-run_bench "$BENCH_L2_S" "$OUT/bench/best_of_n_l2" "suite.path=$OUT/heldout/tasks/l2" suite.name=teacher_heldout_l2 \
+run_bench "$BENCH_L2_S" "$OUT/bench/best_of_n_l2" suite=folder "suite.path=$OUT/heldout/tasks/l2" suite.name=teacher_heldout_l2 \
   strategy=best_of_n "strategy.n=$SWEEP_N"
-run_bench "$BENCH_L1_S" "$OUT/bench/best_of_n_l1" "suite.path=$OUT/heldout/tasks/l1" suite.name=teacher_heldout_l1 \
-  strategy=best_of_n "strategy.n=$SWEEP_N"
-run_bench "$FRAG_S" "$OUT/bench/fragments" "suite.path=$OUT/heldout/tasks/l2" suite.name=teacher_heldout_l2 \
+KB=(suite=fixtures)
+if [ -n "${SMOKE:-}" ]; then KB+=("suite.names=[softmax,gelu_scale]"); fi
+run_bench "$BENCH_KB_S" "$OUT/bench/best_of_n_kb" "${KB[@]}" strategy=best_of_n "strategy.n=$SWEEP_N"
+run_bench "$FRAG_S" "$OUT/bench/fragments" suite=folder "suite.path=$OUT/heldout/tasks/l2" suite.name=teacher_heldout_l2 \
   "suite.limit=$FRAG_N" strategy=fragments
+run_bench "$BENCH_L1_S" "$OUT/bench/best_of_n_l1" suite=folder "suite.path=$OUT/heldout/tasks/l1" suite.name=teacher_heldout_l1 \
+  strategy=best_of_n "strategy.n=$SWEEP_N"
 
 "$PY" - "$OUT" <<'EOF'
 """Write RESULTS.md (device, versions, tables by level, per-operator speedups) and print it."""
@@ -108,7 +115,7 @@ lines = ["# the teacher as a generator on a synthetic held-out set", "",
          "- fN = fast_N, the share of ALL tasks correct and more than N times faster than the baseline; geo = "
          "geometric-mean speedup over correct tasks"]
 best = None
-for name in ("best_of_n_l2", "best_of_n_l1", "fragments"):
+for name in ("best_of_n_l2", "best_of_n_l1", "best_of_n_kb", "fragments"):
     run = out / "bench" / name
     if not (run / "summary.json").is_file():
         lines += ["", f"## {name}: no results (the step did not finish any task)"]
@@ -124,6 +131,11 @@ for name in ("best_of_n_l2", "best_of_n_l1", "fragments"):
         lines.append("failures: " + ", ".join(f"{k} x{v}" for k, v in sorted(fails.items(), key=lambda kv: -kv[1])))
     if name == "best_of_n_l1":
         best = rows
+    if name == "best_of_n_kb":
+        f = lambda v: "-" if v is None else f"{v:.2f}"
+        lines += ["", "| task | ok | speedup vs eager | vs torch.compile | error |", "|---|---|---|---|---|"]
+        lines += [f"| {r['task_id']} | {'yes' if r['accepted'] else 'no'} | {f(r.get('speedup_eager'))} | "
+                  f"{f(r.get('speedup_compile'))} | {r.get('error_class') or ''} |" for r in sorted(rows, key=lambda r: r['task_id'])]
 if best:
     geo = lambda xs: math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
     f = lambda v: "-" if v is None else f"{v:.2f}"

@@ -40,13 +40,14 @@ def main() -> None:
                     help="skip the torch.compile baseline in the repeatability phase (saves its compile time)")
     ap.add_argument("--l2-flush", choices=["write", "read"], default="write",
                     help="verify.l2_flush for every phase: fill the flush buffer (L2 left dirty) or sum it (clean)")
+    ap.add_argument("--skip-throughput", action="store_true",
+                    help="only the repeatability phases (e.g. to compare --l2-flush modes in one device call)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
     os.environ["TRITON_CACHE_DIR"] = tempfile.mkdtemp(prefix="drt_triton_cache_")  # cold start, inherited
     import torch
 
-    from verify import Verifier, VerifyConfig
     from verify.fixtures import fixture_pairs
 
     gpu = torch.cuda.is_available()
@@ -59,6 +60,36 @@ def main() -> None:
 
     res["triton"] = triton.__version__
     cfg = {"timing": True, "l2_flush": args.l2_flush}
+    if not args.skip_throughput:
+        throughput_phase(pairs, cfg, args, res, gpu)
+    if gpu:
+        res["repeatability"] = {}
+        for i, scale in enumerate(args.scale):
+            # the torch.compile baseline at the first scale only (its compile time is the phase's main cost)
+            with_compile = i == 0 and not args.no_compile_baseline
+            res["repeatability"][scale] = repeat_phase(pairs, scale, with_compile, args.workers_per_gpu, args.l2_flush)
+            save(res, args.out)
+    print(f"\n== verifier benchmark: {res['device']}, torch {res['torch']}, triton {res['triton']}, "
+          f"{res.get('workers', args.workers_per_gpu)} workers ==")
+    for scale, rep in res.get("repeatability", {}).items():
+        print_repeat(scale, rep)
+    if "steady_wall_s" not in res:
+        return
+    print(f"cold (empty Triton cache): {len(pairs)} candidates in {res['cold_wall_s']:.1f} s, "
+          f"{res['cold_accepted']} accepted; median phases (s): "
+          + ", ".join(f"{k} {v:.3f}" for k, v in res["cold_phase_median_s"].items()))
+    print("steady median phases (s): " + ", ".join(f"{k} {v:.3f}" for k, v in res["steady_phase_median_s"].items()))
+    print(f"steady: {res['steady_candidates']} candidates in {res['steady_wall_s']:.1f} s = {res['steady_cand_per_s']:.2f} cand/s "
+          f"({res['steady_cand_per_s_per_device']:.2f} per {'GPU' if gpu else 'CPU machine'}), "
+          f"{res['steady_accepted']} accepted, {res['worker_starts']} worker server processes started ({res['workers']} slots)")
+
+
+def throughput_phase(pairs, cfg: dict, args, res: dict, gpu: bool) -> None:
+    """Cold (empty Triton cache) and steady-state throughput of one verifier on the fixture pairs."""
+    import torch
+
+    from verify import Verifier, VerifyConfig
+
     with Verifier(VerifyConfig(**cfg), workers_per_gpu=args.workers_per_gpu, cache=False) as v:
         res["workers"] = v.workers
         t0 = time.perf_counter()
@@ -83,24 +114,6 @@ def main() -> None:
     res["cold_phase_median_s"] = {k: statistics.median(x.phases.get(k, 0.0) for x in cold)
                                   for k in ("setup", "load", "trials", "noop", "timing")}
     save(res, args.out)  # throughput is kept even if a later phase runs out of time
-    if gpu:
-        res["repeatability"] = {}
-        for i, scale in enumerate(args.scale):
-            # the torch.compile baseline at the first scale only (its compile time is the phase's main cost)
-            with_compile = i == 0 and not args.no_compile_baseline
-            res["repeatability"][scale] = repeat_phase(pairs, scale, with_compile, args.workers_per_gpu, args.l2_flush)
-            save(res, args.out)
-    print(f"\n== verifier benchmark: {res['device']}, torch {res['torch']}, triton {res['triton']}, "
-          f"{res['workers']} workers ==")
-    for scale, rep in res.get("repeatability", {}).items():
-        print_repeat(scale, rep)
-    print(f"cold (empty Triton cache): {len(pairs)} candidates in {res['cold_wall_s']:.1f} s, "
-          f"{res['cold_accepted']} accepted; median phases (s): "
-          + ", ".join(f"{k} {v:.3f}" for k, v in res["cold_phase_median_s"].items()))
-    print("steady median phases (s): " + ", ".join(f"{k} {v:.3f}" for k, v in res["steady_phase_median_s"].items()))
-    print(f"steady: {len(steady_pairs)} candidates in {wall:.1f} s = {res['steady_cand_per_s']:.2f} cand/s "
-          f"({res['steady_cand_per_s_per_device']:.2f} per {'GPU' if gpu else 'CPU machine'}), "
-          f"{res['steady_accepted']} accepted, {res['worker_starts']} worker server processes started ({res['workers']} slots)")
 
 
 def save(res: dict, out: str) -> None:

@@ -373,6 +373,7 @@ def _noop_test(build, module, cfg: VerifyConfig, device, ref0, floors0, on_gpu, 
 
 
 def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) -> None:
+    from verify.compile_baseline import compiled_baseline
     from verify.timing import min_time_ms, time_callable
 
     inputs = make_inputs(module, cfg.seed, device)
@@ -381,10 +382,9 @@ def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) 
               flush_mode=cfg.l2_flush)
     from verify.integrity import changed, snapshot
 
-    compiled = torch.compile(model) if cfg.compile_baseline else None
-    if compiled is not None:
-        with lock.shared(bounded=False) if lock is not None else nullcontext(), torch.no_grad():
-            compiled(*inputs)  # compile before taking the GPU; Inductor's imports may touch torch: snapshot after
+    # compiled on the CPU without the lock, warmed up under a shared hold; Inductor's imports may touch
+    # torch: snapshot after
+    compiled = compiled_baseline(model, inputs, lock) if cfg.compile_baseline else None
     clean = snapshot()
     with lock.exclusive() if lock is not None else nullcontext():
         v.eager = time_callable(model, inputs, **kw)
