@@ -40,6 +40,8 @@ def main() -> None:
                     help="skip the torch.compile baseline in the repeatability phase (saves its compile time)")
     ap.add_argument("--l2-flush", choices=["write", "read"], default="write",
                     help="verify.l2_flush for every phase: fill the flush buffer (L2 left dirty) or sum it (clean)")
+    ap.add_argument("--input-copies", type=int, default=1,
+                    help="verify.input_copies for every phase: timed calls rotate over this many copies of the inputs")
     ap.add_argument("--skip-throughput", action="store_true",
                     help="only the repeatability phases (e.g. to compare --l2-flush modes in one device call)")
     ap.add_argument("--out", required=True)
@@ -52,14 +54,14 @@ def main() -> None:
 
     gpu = torch.cuda.is_available()
     pairs = fixture_pairs()
-    res = {"l2_flush": args.l2_flush, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    res = {"l2_flush": args.l2_flush, "input_copies": args.input_copies, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "device": torch.cuda.get_device_name(0) if gpu else f"cpu ({os.cpu_count()} cores, Triton interpreter)",
            "torch": torch.__version__, "python": platform.python_version(), "command": " ".join(sys.argv),
            "n_tasks": len(pairs)}
     import triton
 
     res["triton"] = triton.__version__
-    cfg = {"timing": True, "l2_flush": args.l2_flush}
+    cfg = {"timing": True, "l2_flush": args.l2_flush, "input_copies": args.input_copies}
     if not args.skip_throughput:
         throughput_phase(pairs, cfg, args, res, gpu)
     if gpu:
@@ -67,7 +69,8 @@ def main() -> None:
         for i, scale in enumerate(args.scale):
             # the torch.compile baseline at the first scale only (its compile time is the phase's main cost)
             with_compile = i == 0 and not args.no_compile_baseline
-            res["repeatability"][scale] = repeat_phase(pairs, scale, with_compile, args.workers_per_gpu, args.l2_flush)
+            res["repeatability"][scale] = repeat_phase(pairs, scale, with_compile, args.workers_per_gpu, args.l2_flush,
+                                                       args.input_copies)
             save(res, args.out)
     print(f"\n== verifier benchmark: {res['device']}, torch {res['torch']}, triton {res['triton']}, "
           f"{res.get('workers', args.workers_per_gpu)} workers ==")
@@ -144,7 +147,8 @@ def factor_for(code: str, scale: str) -> int:
     return factor
 
 
-def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, l2_flush: str = "write") -> dict:
+def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, l2_flush: str = "write",
+                 input_copies: int = 1) -> dict:
     """Two separate verifiers (fresh worker processes) time the same candidates on the fixtures with
     their size constants scaled (see factor_for); eager (and torch.compile) baselines from the first."""
     from dataclasses import replace
@@ -156,7 +160,8 @@ def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, l2
     scaled = [(replace(t, code=scale_sizes(t.code, f)), c) for (t, c), f in zip(pairs, factors)]
     runs = []
     for _ in range(2):
-        with Verifier(VerifyConfig(compile_baseline=with_compile, l2_flush=l2_flush), workers_per_gpu=workers_per_gpu,
+        with Verifier(VerifyConfig(compile_baseline=with_compile, l2_flush=l2_flush,
+                                   input_copies=input_copies), workers_per_gpu=workers_per_gpu,
                       cache=False) as v:
             runs.append(v.verify_many(scaled, return_exceptions=True))
     rows = []

@@ -60,6 +60,9 @@ class VerifyConfig:
     # how L2 is flushed before each timed call: "write" fills the buffer (as Triton's do_bench; L2 is then
     # full of dirty lines that the timed call's loads must write back), "read" sums it (L2 left clean)
     l2_flush: str = "write"
+    # timed calls rotate over this many copies of the inputs (same values, other addresses), so that one
+    # process's memory placement does not bias its median; copies only while they fit in 256 MiB
+    input_copies: int = 1
     # peak memory bandwidth of the device in GB/s; a candidate faster than the bytes it must move allows
     # is re-measured, then failed as implausible_speed. 0 disables the check.
     peak_bandwidth_gbps: float = 3350.0
@@ -88,6 +91,8 @@ class VerifyConfig:
     def __post_init__(self):
         if self.trials < 1:
             raise ValueError(f"verify.trials must be >= 1, got {self.trials}")
+        if self.input_copies < 1:
+            raise ValueError(f"verify.input_copies must be at least 1, got {self.input_copies}")
         if self.l2_flush not in ("write", "read"):
             raise ValueError(f"verify.l2_flush must be write or read, got {self.l2_flush!r}")
         if self.device not in ("auto", "cuda", "cpu"):

@@ -97,7 +97,7 @@ def _host_ms_per_call(fn, args) -> float:
     return statistics.median(per_call)
 
 
-def _timed_chunk(fn, args, streams, flush, flush_mode: str, n: int, ahead_ms: float,
+def _timed_chunk(fn, arg_sets, streams, flush, flush_mode: str, n: int, ahead_ms: float,
                  cycles_per_ms: float) -> tuple[list, float]:
     """`n` timed calls behind a spin of `ahead_ms`. Returns their device times and by how many ms the CPU
     fell behind the GPU (<= 0: every call was fully enqueued before the GPU reached its start event)."""
@@ -112,7 +112,7 @@ def _timed_chunk(fn, args, streams, flush, flush_mode: str, n: int, ahead_ms: fl
     for i in range(n):
         flush_l2(flush, flush_mode, i)
         starts[i].record()
-        fn(*args)
+        fn(*arg_sets[i % len(arg_sets)])
         _join(streams)
         ends[i].record()
         enqueued.append((_clock() - t0) * 1e3)
@@ -133,9 +133,18 @@ def cpu_behind_ms(enqueued_ms, reached_ms) -> float:
     return max(h - g for h, g in zip(enqueued_ms, reached_ms))
 
 
+def input_copies(args, copies: int, max_bytes: int = 256 * 2**20) -> list:
+    """`args` and up to `copies - 1` clones of its tensors (same values, other addresses) within `max_bytes`."""
+    size = sum(a.numel() * a.element_size() for a in args if isinstance(a, torch.Tensor))
+    n = max(1, min(copies, max_bytes // max(size, 1)))
+    return [args] + [[a.clone() if isinstance(a, torch.Tensor) else a for a in args] for _ in range(n - 1)]
+
+
 def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget_ms: float,
-                  flush: torch.Tensor, flush_mode: str = "write") -> Timing:
-    """Median device time and spread of `fn(*args)` in milliseconds, plus its host time per call."""
+                  flush: torch.Tensor, flush_mode: str = "write", arg_sets: list | None = None) -> Timing:
+    """Median device time and spread of `fn(*args)` in milliseconds, plus its host time per call. With
+    `arg_sets` (see `input_copies`), timed call i uses `arg_sets[i % len(arg_sets)]`."""
+    arg_sets = arg_sets or [args]
     TRACKER.reset("count")
     cycles_per_ms = spin_cycles_per_ms()
     with torch.no_grad():
@@ -163,7 +172,7 @@ def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget
         while len(times) < reps:
             n = min(chunk, reps - len(times))
             for _ in range(tries):
-                chunk_times, behind_ms = _timed_chunk(fn, args, streams, flush, flush_mode, n, ahead_ms,
+                chunk_times, behind_ms = _timed_chunk(fn, arg_sets, streams, flush, flush_mode, n, ahead_ms,
                                                       cycles_per_ms)
                 if behind_ms <= 0.0:
                     break

@@ -374,12 +374,12 @@ def _noop_test(build, module, cfg: VerifyConfig, device, ref0, floors0, on_gpu, 
 
 def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) -> None:
     from verify.compile_baseline import compiled_baseline
-    from verify.timing import min_time_ms, time_callable
+    from verify.timing import input_copies, min_time_ms, time_callable
 
     inputs = make_inputs(module, cfg.seed, device)
     flush = torch.empty(cfg.l2_flush_bytes // 4, dtype=torch.float32, device=device)
     kw = dict(warmup=cfg.warmup, min_reps=cfg.min_reps, max_reps=cfg.max_reps, budget_ms=cfg.budget_ms, flush=flush,
-              flush_mode=cfg.l2_flush)
+              flush_mode=cfg.l2_flush, arg_sets=input_copies(inputs, cfg.input_copies))
     from verify.integrity import changed, snapshot
 
     # compiled on the CPU without the lock, warmed up under a shared hold; Inductor's imports may touch

@@ -15,8 +15,9 @@ Partition (in topological order):
   last, the input made a contiguous (rows, cols) matrix, and one row kernel runs over it;
 * pooling (`pool.py`) and batch/group norm (`channel_norm.py`): one windowed or looped reduction kernel;
 * layout operators (flatten, permute, cat, ...): views or copies in the glue, which the verifier allows;
-  an output not made by a kernel (a layout view, a bare convolution) is copied by a Triton kernel so that
-  every returned tensor comes from a kernel.
+  an output not made by a kernel (a layout copy, a bare convolution, a view of an input) is copied by a
+  Triton kernel so that every returned tensor comes from a kernel; a contiguous view of kernel outputs
+  (flatten, unflatten, unsqueeze) is returned as it is.
 
 Anything else raises `Unsupported`. `ModelNew.__init__` repeats the reference's lines, so its signature,
 parameters and state_dict are the reference's.
@@ -41,6 +42,8 @@ HEADER = "import torch\nimport torch.nn as nn\nimport triton\nimport triton.lang
 LAYOUT_OPS = frozenset({"flatten", "unflatten", "transpose", "permute", "unsqueeze", "cat", "stack"})
 # layout ops whose result is contiguous when their inputs are
 _KEEPS_CONTIGUOUS = frozenset({"flatten", "unflatten", "unsqueeze", "cat", "stack"})
+# layout ops that are views of their (contiguous) input
+_VIEWS = frozenset({"flatten", "unflatten", "unsqueeze"})
 # row operators that are nn.Module norms over the trailing dims
 _NORM_MODULES = frozenset({"layer_norm", "rms_norm", "instance_norm1d", "instance_norm2d", "instance_norm3d"})
 # operators whose output a pointwise region can consume inside their own kernel (the epilogue)
@@ -74,6 +77,8 @@ class _Lowering:
         self.contiguous: dict[int, bool] = {}
         # tensors computed in the glue (layout views, bare convolutions), not by a kernel
         self.from_glue: set[int] = set()
+        # row operator -> (the tensor it loads, the pointwise nodes its kernel applies on load)
+        self.prologue: dict[int, tuple[int, list[int]]] = {}
 
     # partition ----------------------------------------------------------------------------------------
     def steps(self) -> list[list[int]]:
@@ -98,12 +103,41 @@ class _Lowering:
             groups[n] = sorted(region)
             for m in region:
                 region_of[m] = n
+        self._fuse_prologues(groups, region_of)
         order = nx.DiGraph()
         order.add_nodes_from(groups)
         for u, v in g.g.edges():
             if u in region_of and region_of[u] != region_of[v]:
                 order.add_edge(region_of[u], region_of[v])
         return [groups[r] for r in nx.lexicographical_topological_sort(order, key=lambda r: groups[r][0])]
+
+    def _fuse_prologues(self, groups: dict[int, list[int]], region_of: dict[int, int]) -> None:
+        """Move a pointwise region into the row kernel that consumes it (a prologue, applied to the tile as
+        it is loaded) when the region's one result feeds only that row operator and the region reads one
+        outside tensor of the same shape: e.g. erf -> amin becomes one kernel."""
+        g = self.g
+        for r, group in list(groups.items()):
+            hosts = [n for n in group if g.op_name(n) in ROW_OPS]
+            if len(hosts) != 1:
+                continue
+            n = hosts[0]
+            (p,) = g.inputs_of(n)
+            if p not in region_of or region_of[p] == r:
+                continue
+            source = groups.get(region_of[p], [])
+            members = set(source)
+            if (not source or any(g.op_name(m) not in POINTWISE_OPS for m in source)
+                    or any(m in g.outputs for m in source)
+                    or any(c not in members and c != n for m in source for c in g.consumers(m))
+                    or g.consumers(p) != [n]):
+                continue
+            outside = {t for m in source for t in g.inputs_of(m) if t not in members}
+            if len(outside) != 1 or g.shape(next(iter(outside))) != g.shape(p):
+                continue
+            self.prologue[n] = (next(iter(outside)), source)
+            del groups[region_of[p]]
+            for m in source:
+                region_of[m] = r
 
     def _host(self, n: int) -> bool:
         """Node `n` can run a pointwise region on its output inside its own kernel (an epilogue)."""
@@ -142,7 +176,8 @@ class _Lowering:
                 self.channel_norm(group[0])
             else:
                 self.layout(group[0])
-        outs = [self.copy(n) if n in self.from_glue else self.names[n] for n in g.outputs]
+        outs = [self.copy(n) if n in self.from_glue and not self._views_kernel_output(n) else self.names[n]
+                for n in g.outputs]
         self.body.append(f"return {outs[0]}" if len(outs) == 1 else f"return ({', '.join(outs)})")
         init, forward = _reference_signature(g)
         header = HEADER
@@ -194,6 +229,15 @@ class _Lowering:
                           len(self.g.shape(group[-1])))
         for _, n in outputs:
             self.names[n], self.contiguous[n] = f"t{n}", True
+
+    def _views_kernel_output(self, n: int) -> bool:
+        """Glue tensor `n` is a contiguous view (flatten, unflatten, unsqueeze) of tensors that kernels wrote,
+        so it can be returned as it is: no copy kernel, as the reference returns its own view."""
+        g = self.g
+        if g.op_name(n) not in _VIEWS or not self.contiguous[n]:
+            return False
+        return all(t not in g.creation_nodes() and (t not in self.from_glue or self._views_kernel_output(t))
+                   for t in g.inputs_of(n))
 
     def _dense(self, t: int, n: int) -> bool:
         """Tensor `t` is contiguous with exactly node `n`'s shape, so it is read by flat offset."""
@@ -273,6 +317,15 @@ class _Lowering:
         bias = g.params(host).get("bias", True)
         epilogue = [g.op_name(n) for n in group if n != host]
         parts = (["bias"] if bias else []) + epilogue
+        if not epilogue and host not in g.outputs:
+            # nothing to fuse: the bias stays in the PyTorch call and the consumer reads its result
+            self.body.append(f"# {op} in PyTorch (an aten convolution, which the verifier allows); its consumers "
+                             "read the result")
+            self.body.append(f"conv = {module}")
+            self.body.append(f"{raw} = {conv_call(op, self.names[x], 'conv', bias=bool(bias))}")
+            self.names[host], self.contiguous[host] = raw, False
+            self.from_glue.add(host)
+            return
         self.body.append(f"# {op} in PyTorch without its bias (an aten convolution, which the verifier allows)")
         self.body.append(f"# then in Triton: {' -> '.join(parts)}" if parts else "# its consumers read the result")
         self.body.append(f"conv = {module}")
@@ -311,8 +364,8 @@ class _Lowering:
     def _row_in_order(self, n: int) -> bool:
         """Row operator `n` writes its output in the output's own row-major order (it reduces, or its dims
         are already last), so a pointwise epilogue can index it by flat offset."""
-        _, perm = self._row_dims(n)
-        return ROW_OPS[self.g.op_name(n)].reduces or perm == sorted(perm)
+        dims, perm = self._row_dims(n)
+        return ROW_OPS[self.g.op_name(n)].reduces or perm == sorted(perm) or _consecutive(dims)
 
     def rows(self, n: int, group: list[int] | None = None) -> None:
         """Row operator `n`, computing the rest of `group` (pointwise, its shape) in the kernel's epilogue."""
@@ -320,25 +373,42 @@ class _Lowering:
         op = g.op_name(n)
         spec = ROW_OPS[op]
         (src,) = g.inputs_of(n)
+        src, before = self.prologue.get(n, (src, []))
         x, rank = self.names[src], len(g.shape(src))
         dims, perm = self._row_dims(n)
-        moved = perm != list(range(rank))
+        # reduced dims that are one consecutive block but not the last ones: rows are read in place through
+        # an inner stride (no permuted copy), and a full-row result is written in the input's own layout
+        inner = perm != list(range(rank)) and _consecutive(dims)
+        moved = perm != list(range(rank)) and not inner
         outside, lines, outputs, _, _ = self.region(group or [n], n, "y")
         epilogue = [g.op_name(m) for m in group or [n] if m != n]
-        name = self._kernel_name("_".join([f"{op}_rows", *dict.fromkeys(epilogue[:3])]))
+        prologue = [g.op_name(m) for m in before]
+        name = self._kernel_name("_".join([*dict.fromkeys(prologue[:2]), f"{op}_rows", *dict.fromkeys(epilogue[:3])]))
         operands = [(self.names[t], self._dense(t, n)) for t in outside]
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
+        values = {src: "x"}
+        first = []
+        for m in before:
+            values[m] = f"p{m}"
+            first.append(f"p{m} = {expression(g.op_name(m), [values[t] for t in g.inputs_of(m)], g.params(m))}")
         self.kernels.append(row_kernel(name, op, len(operands), strided, len(g.shape(n)), lines,
-                                       [value for value, _ in outputs]))
+                                       [value for value, _ in outputs], first, values[g.inputs_of(n)[0]], inner))
         b = self.body
         b.append(f"# {op} over dim{'s' if len(dims) > 1 else ''} {', '.join(map(str, dims))}: "
-                 + ("reduced dims last, one row each" if moved else "one row each")
+                 + ("reduced dims last, one row each" if moved else
+                    "rows read in place with an inner stride" if inner else "one row each")
+                 + (f"; prologue fused: {' -> '.join(prologue)}" if prologue else "")
                  + (f"; epilogue fused: {' -> '.join(epilogue)}" if epilogue else ""))
         b.append(f"rows = {x}.permute({', '.join(map(str, perm))}).contiguous()" if moved
                  else f"rows = {x}.contiguous()")
-        b.append(f"n_cols = rows.shape[{rank - len(dims)}:].numel()")
-        b.append("rows = rows.reshape(-1, n_cols)")
-        b.append("n_rows = rows.shape[0]")
+        if inner:
+            b.append(f"n_cols = rows.shape[{dims[0]}:{dims[-1] + 1}].numel()")
+            b.append(f"n_inner = rows.shape[{dims[-1] + 1}:].numel()")
+            b.append("n_rows = rows.numel() // n_cols")
+        else:
+            b.append(f"n_cols = rows.shape[{rank - len(dims)}:].numel()")
+            b.append("rows = rows.reshape(-1, n_cols)")
+            b.append("n_rows = rows.shape[0]")
         if spec.reduces:
             keep = g.params(n).get("keepdim", False)
             sizes = [("1" if d in dims else f"{x}.shape[{d}]") for d in range(rank) if keep or d not in dims]
@@ -359,7 +429,8 @@ class _Lowering:
                 f"{module}.eps if {module}.eps is not None else torch.finfo(rows.dtype).eps"
             b.append(f"eps = {eps}")
         names = [glue for glue, _ in operands]
-        call = ["rows"] + extra + names + outs + ["n_rows", "n_cols"] + (["eps"] if spec.eps else [])
+        call = ["rows"] + extra + names + outs + ["n_rows", "n_cols"] + (["n_inner"] if inner else [])
+        call += ["eps"] if spec.eps else []
         call += index_call(names, strided)
         grid = "(triton.cdiv(n_rows, BLOCK_M),)"
         b.append(f"{name}[{grid}]({', '.join(call)}, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)")
@@ -400,6 +471,11 @@ class _Lowering:
         self.names[n] = f"t{n}"
         self.from_glue.add(n)
         self.contiguous[n] = g.op_name(n) in _KEEPS_CONTIGUOUS and all(self.contiguous[t] for t in ins)
+
+
+def _consecutive(dims: list[int]) -> bool:
+    """Sorted dims form one block (d, d + 1, ...)."""
+    return dims == list(range(dims[0], dims[0] + len(dims)))
 
 
 def _reduced_dims(dim, rank: int) -> list[int]:

@@ -66,13 +66,18 @@ ROW_OPS.update({f"instance_norm{d}d": _INSTANCE_NORM for d in (1, 2, 3)})
 
 
 def row_kernel(name: str, op: str, n_inputs: int = 0, strided: list[int] = (), rank: int = 0,
-               lines: list[str] = (), outputs: list[str] = ("y",)) -> str:
-    """Source of the `@triton.jit` row kernel `name` for row operator `op`. Its result `y` goes through the
-    pointwise epilogue `lines` (reading inputs in0..; see `epilogue.region_body`, `rank` being the output's)
-    and values `outputs` are stored to out0, out1... in the row-major order of the output."""
+               lines: list[str] = (), outputs: list[str] = ("y",), prologue: list[str] = (),
+               loaded: str = "x", inner: bool = False) -> str:
+    """Source of the `@triton.jit` row kernel `name` for row operator `op`. The loaded tile `x` first goes
+    through the pointwise `prologue` lines (their result `loaded`; masked lanes get the operator's fill
+    again). Its result `y` goes through the pointwise epilogue `lines` (reading inputs in0..; see
+    `epilogue.region_body`, `rank` being the output's) and values `outputs` are stored to out0, out1... in
+    the row-major order of the output. With `inner`, the input is the contiguous tensor itself, not a
+    (rows, cols) matrix: the reduced dims are a block followed by `n_inner` elements, so row r starts at
+    (r // n_inner) * n_cols * n_inner + r % n_inner and its columns are n_inner apart."""
     spec = ROW_OPS[op]
     args = ["x_ptr"] + [f"{a}_ptr" for a in spec.affine] + [f"in{i}_ptr" for i in range(n_inputs)]
-    args += [f"out{j}_ptr" for j in range(len(outputs))] + ["n_rows", "n_cols"]
+    args += [f"out{j}_ptr" for j in range(len(outputs))] + ["n_rows", "n_cols"] + (["n_inner"] if inner else [])
     if spec.eps:
         args.append("eps")
     args += index_args(list(strided), rank)
@@ -84,14 +89,22 @@ def row_kernel(name: str, op: str, n_inputs: int = 0, strided: list[int] = (), r
         "    cols = tl.arange(0, BLOCK_N)[None, :]",
         "    row_mask = rows < n_rows",
         "    mask = row_mask & (cols < n_cols)",
-        f"    x = tl.load(x_ptr + rows * n_cols + cols, mask=mask, other={spec.fill}).to(tl.float32)",
     ]
+    where = "rows * n_cols + cols"
+    if inner:
+        src.append("    where = (rows // n_inner) * (n_cols * n_inner) + rows % n_inner + cols * n_inner")
+        where = "where"
+    src.append(f"    x = tl.load(x_ptr + {where}, mask=mask, other={spec.fill}).to(tl.float32)")
+    if prologue:
+        src.append("    # pointwise prologue on the loaded tile; masked lanes keep the fill value")
+        src += [f"    {line}" for line in prologue]
+        src.append(f"    x = tl.where(mask, {loaded}, {spec.fill})")
     for a in spec.affine:
         src.append(f"    {a} = tl.load({a}_ptr + cols, mask=cols < n_cols, other=0.0).to(tl.float32)")
     src += [f"    {line}" for line in spec.body]
     if lines:
         src.append("    # pointwise epilogue on the row results")
-    offsets, mask = ("rows", "row_mask") if spec.reduces else ("rows * n_cols + cols", "mask")
+    offsets, mask = ("rows", "row_mask") if spec.reduces else (where, "mask")
     src += [f"    {line}" for line in region_body(n_inputs, list(strided), rank, list(lines), list(outputs),
                                                    offsets, mask)]
     return "\n".join(src)
