@@ -184,3 +184,16 @@ def test_operator_without_lowering_raises_unsupported(unlowered_op):
     with pytest.raises(Unsupported) as info:
         lower(g)
     assert info.value.op == unlowered_op and "no teacher lowering" in info.value.reason
+
+
+def test_a_dropped_shape_variant_leaves_the_running_statistics_alone(verifier):
+    """The reference's shape variant updates batch norm's running mean, then fails in `cat` (the pooled
+    size is fixed, the input's is not), so the variant is dropped; the candidate never runs it, so the
+    reference's buffers must be as before the variant (once a false `wrong_state` rejection)."""
+    g = Graph()
+    x = g.input((6, 2, 4))
+    bn = g.add("batch_norm1d", [g.add("adaptive_avg_pool1d", [x], output_size=4)], features=2)
+    g.outputs = [g.add("cat", [bn, x], dim=1)]
+    task = g.to_task(id="teacher_dropped_variant", level=3)
+    verdict = verifier.verify(task, lower(g))
+    assert verdict.accepted, verdict.summary()

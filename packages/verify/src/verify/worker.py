@@ -90,6 +90,9 @@ def reference_job(job: dict, gpu_lock=None) -> dict:
         plan = [(0, cfg.seed + t) for t in range(cfg.trials)]
         plan += [(v + 1, cfg.seed + 1000 + v) for v in range(len(job["variants"]))]
         for mod_idx, seed in plan:
+            # a variant that fails part-way must not leave its mark on the buffers (running statistics):
+            # the candidate never runs a dropped variant
+            saved = {k: b.clone() for k, b in _buffers(model).items()} if mod_idx else {}
             try:
                 inputs = make_inputs(modules[mod_idx], seed, device)
                 rng = _rng_state(device)
@@ -98,6 +101,9 @@ def reference_job(job: dict, gpu_lock=None) -> dict:
             except Exception:
                 if mod_idx == 0:
                     raise
+                with torch.no_grad():
+                    for k, b in _buffers(model).items():
+                        b.copy_(saved[k])
                 continue  # a variant the task itself cannot run is dropped
             if mod_idx == 0 and all(float(t.abs().sum()) == 0 for t in flatten(inputs)
                                     if isinstance(t, torch.Tensor) and t.is_floating_point()):
