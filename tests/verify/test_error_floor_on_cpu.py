@@ -2,7 +2,7 @@
 rounding error (measured against a float64 twin), and no more: a lower precision stays rejected."""
 import torch
 
-from verify.compare import compare, error_floors
+from verify.compare import compare, error_floors, unstable_truths
 
 TIGHT = {"float32": 1e-7}, {"float32": 0.0}  # atol, rtol: tight enough that the floor decides
 
@@ -34,3 +34,32 @@ def test_no_floor_where_float32_and_float64_disagree_beyond_rounding():
     a = torch.randn(1000)
     assert error_floors(a, torch.randn(1000, dtype=torch.float64)) == [0.0]  # random: not comparable
     assert error_floors(a.half(), a.double()) == [0.0]  # not a float32 output
+
+
+def _ill_conditioned():
+    """Group norm over groups of one element: (x - mean) is float32 rounding noise times 1/sqrt(eps), so the
+    float32 reference is itself off from the float64 truth by far more than the tolerance."""
+    x = torch.randn(64, 8, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    x = torch.log_softmax(x, dim=1)
+    norm = torch.nn.GroupNorm(8, 8)
+    with torch.no_grad():  # the output is (rounding noise) * weight, the truth 0
+        norm.weight.fill_(3.0)
+    ref32 = norm(x.float()).detach()
+    truth = norm.double()(x).detach()
+    return ref32, truth
+
+
+def test_a_candidate_as_accurate_as_an_ill_conditioned_reference_is_accepted():
+    ref32, truth = _ill_conditioned()
+    assert error_floors(ref32, truth) == [0.0], "the case must be past the floor's reach"
+    truths = unstable_truths(ref32, truth)
+    candidate = truth.float()  # exact to float32: disagrees with the float32 reference, not with the truth
+    assert not compare(candidate, ref32, {"float32": 1e-4}, {"float32": 1e-4}).ok, "the case must need the truth"
+    assert compare(candidate, ref32, {"float32": 1e-4}, {"float32": 1e-4}, truths=truths).ok
+
+
+def test_a_wrong_candidate_stays_rejected_with_the_truth():
+    ref32, truth = _ill_conditioned()
+    truths = unstable_truths(ref32, truth)
+    for wrong in (ref32 + 0.05, ref32 * 30.0, torch.ones_like(ref32)):
+        assert not compare(wrong, ref32, {"float32": 1e-4}, {"float32": 1e-4}, truths=truths).ok

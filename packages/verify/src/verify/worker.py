@@ -20,7 +20,7 @@ import torch._dynamo  # noqa: F401  (its import patches torch.manual_seed: let i
 
 from verify import launches
 from verify.audit import TorchAudit
-from verify.compare import compare, error_floors, flatten
+from verify.compare import compare, error_floors, flatten, unstable_truths
 from verify.config import FREE_TORCH_OPS, VerifyConfig
 from verify.inputs import load_module, make_inputs, seed_everything, to_device
 from verify.launches import TRACKER
@@ -86,7 +86,7 @@ def reference_job(job: dict, gpu_lock=None) -> dict:
         modules = [load_module(_write(c, tmp, f"task_{i}"), f"_drt_task_{os.getpid()}_{i}") for i, c in enumerate(codes)]
         model, _ = _build_reference(modules[0], cfg, device)
         twin = _float64_twin(model) if cfg.error_floor_factor > 0 else None
-        outputs, nbytes, variants_ok, floors = [], [], [], []
+        outputs, nbytes, variants_ok, floors, truths = [], [], [], [], []
         plan = [(0, cfg.seed + t) for t in range(cfg.trials)]
         plan += [(v + 1, cfg.seed + 1000 + v) for v in range(len(job["variants"]))]
         for mod_idx, seed in plan:
@@ -110,11 +110,13 @@ def reference_job(job: dict, gpu_lock=None) -> dict:
                 raise ValueError("get_inputs() returned only zero-valued float tensors; tests need random data")
             if mod_idx:
                 variants_ok.append(mod_idx - 1)
-            floors.append(_floors(twin, inputs, out, rng, device))
+            floor, truth = _floors(twin, inputs, out, rng, device)
+            floors.append(floor)
+            truths.append(truth)
             outputs.append(to_device(out, "cpu") if not isinstance(out, torch.Tensor) else out.detach().cpu())
             nbytes.append(_nbytes(inputs) + _nbytes(out))
         torch.save({"outputs": outputs, "buffers": {k: b.cpu() for k, b in _buffers(model).items()},
-                    "floors": floors}, job["out_path"])
+                    "floors": floors, "truths": truths}, job["out_path"])
     return {"trials": cfg.trials, "variants_ok": variants_ok, "nbytes": nbytes[0],
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
 
@@ -132,11 +134,13 @@ def _rng_state(device) -> tuple:
     return torch.get_rng_state(), (torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
 
 
-def _floors(twin, inputs, out, rng, device) -> list[float]:
-    """compare.error_floors of one trial: the twin runs the same inputs in float64 from the same RNG state."""
+def _floors(twin, inputs, out, rng, device) -> tuple[list[float], list]:
+    """compare.error_floors and compare.unstable_truths of one trial: the twin runs the same inputs in
+    float64 from the same RNG state."""
     outs = flatten(out)
+    none = ([0.0] * len(outs), [None] * len(outs))
     if twin is None or not any(isinstance(o, torch.Tensor) and o.dtype == torch.float32 for o in outs):
-        return [0.0] * len(outs)
+        return none
     torch.set_rng_state(rng[0])
     if rng[1] is not None:
         torch.cuda.set_rng_state(rng[1], device)
@@ -145,8 +149,8 @@ def _floors(twin, inputs, out, rng, device) -> list[float]:
         with torch.no_grad():
             out64 = twin(*wide)
     except Exception:  # an op without a float64 kernel: the plain tolerances apply
-        return [0.0] * len(outs)
-    return error_floors(out, out64)
+        return none
+    return error_floors(out, out64), unstable_truths(out, out64)
 
 
 def _build_candidate(new_cls, init, model, cfg: VerifyConfig, device):
@@ -209,6 +213,7 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
         modules = [load_module(_write(c, tmp, f"task_{i}"), f"_drt_task_{os.getpid()}_{i}") for i, c in enumerate(codes)]
         reference = torch.load(job["ref_path"], map_location=device, weights_only=True)
         ref_outputs, floors = reference["outputs"], reference.get("floors") or [None] * len(reference["outputs"])
+        truths0 = (reference.get("truths") or [None])[0]
         del reference
         model, init = _build_reference(modules[0], cfg, device)
         clean = snapshot()
@@ -258,12 +263,13 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
             audits.append((inputs, originals))
         phase("trials")
         _noop_test(lambda: _build_candidate(new_cls, init, model, cfg, device), modules[0], cfg, device,
-                   ref_outputs[0], floors[0], on_gpu, gpu)
+                   ref_outputs[0], floors[0], on_gpu, gpu, truths0)
         phase("noop")
         v.passed("faithful")
         # reloaded after the candidate ran: nothing it did in memory can reach these
         reference = torch.load(job["ref_path"], map_location=device, weights_only=True)
         ref_outputs, floors = reference["outputs"], reference.get("floors") or [None] * len(reference["outputs"])
+        truths = reference.get("truths") or [None] * len(ref_outputs)
         for n, ((mod_idx, _), out) in enumerate(zip(plan, outs)):
             inputs, originals = audits[n]
             for a, b in zip(inputs, originals):
@@ -273,7 +279,7 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
                 raise _Reject("correct", "cached_output", "forward returned the same tensor object as on the "
                               "previous call; compute the output from the current inputs")
             with gpu():
-                cmp = compare(out, ref_outputs[n], cfg.atol, cfg.rtol, floors[n], cfg.error_floor_factor)
+                cmp = compare(out, ref_outputs[n], cfg.atol, cfg.rtol, floors[n], cfg.error_floor_factor, truths[n])
             v.max_abs_err = max(v.max_abs_err or 0.0, cmp.max_abs)
             v.max_rel_err = max(v.max_rel_err or 0.0, cmp.max_rel)
             if not cmp.ok:
@@ -349,7 +355,8 @@ def _check_faithful(v: Verdict, cfg: VerifyConfig, audit: TorchAudit, inputs, ou
                           "write the result to a new tensor")
 
 
-def _noop_test(build, module, cfg: VerifyConfig, device, ref0, floors0, on_gpu, gpu=nullcontext) -> None:
+def _noop_test(build, module, cfg: VerifyConfig, device, ref0, floors0, on_gpu, gpu=nullcontext,
+               truths0=None) -> None:
     """Skip every launch and poison what it would have written: the output must then be wrong.
 
     Each run gets a fresh ModelNew, so state left by earlier calls (a cached output) cannot stand in
@@ -372,7 +379,7 @@ def _noop_test(build, module, cfg: VerifyConfig, device, ref0, floors0, on_gpu, 
     finally:
         TRACKER.mode = "off"
     with gpu():
-        survived = compare(out, ref0, cfg.atol, cfg.rtol, floors0, cfg.error_floor_factor).ok
+        survived = compare(out, ref0, cfg.atol, cfg.rtol, floors0, cfg.error_floor_factor, truths0).ok
     if survived:
         raise _Reject("faithful", "kernel_not_doing_work", "the output is still correct with every Triton kernel "
                       "switched off: the kernels do not compute the result")
