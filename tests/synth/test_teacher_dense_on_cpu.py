@@ -87,7 +87,8 @@ def norm_graph() -> Graph:
 def fusion_graph() -> Graph:
     """erf -> amin over a middle dim (prologue fused, rows read in place); softmax over a middle dim with a
     fused epilogue (no permuted copies); hardswish -> flatten returned as a view; conv1d (not returned,
-    no pointwise consumer: bias in the PyTorch call) -> sum over the channels."""
+    no pointwise consumer: bias in the PyTorch call) -> sum over the channels; max_pool2d -> clamp in one
+    kernel."""
     g = Graph()
     x = g.input((6, 5, 3))
     lo = g.add("amin", [g.add("erf", [x])], dim=1, keepdim=True)
@@ -96,12 +97,15 @@ def fusion_graph() -> Graph:
     c = g.add("conv1d", [g.input((3, 4, 17))], in_channels=4, out_channels=6, kernel_size=3, stride=1,
               padding=1, dilation=1, groups=1, bias=True)
     red = g.add("sum", [c], dim=1, keepdim=False)
-    g.outputs = [lo, sm, fl, red]
+    pooled = g.add("clamp", [g.add("max_pool2d", [g.input((2, 3, 9, 8))], kernel_size=2, stride=2, padding=1)],
+                   min=-0.5, max=0.5)
+    g.outputs = [lo, sm, fl, red, pooled]
     return g
 
 
 @pytest.mark.parametrize("graph, kernels", [
-    (fusion_graph, ["erf_amin_rows_kernel", "softmax_rows_scale_kernel", "hardswish_kernel", "sum_rows_kernel"]),
+    (fusion_graph, ["erf_amin_rows_kernel", "softmax_rows_scale_kernel", "hardswish_kernel", "sum_rows_kernel",
+                    "max_pool2d_clamp_kernel"]),
     # linear+add+relu, bmm+gelu+scale, mm, matmul, linear: one kernel each
     (matmul_graph, ["linear_add_relu_kernel", "bmm_gelu_scale_kernel", "mm_kernel", "matmul_kernel"]),
     (conv_graph, ["conv2d_bias_silu_mul_kernel", "copy_kernel", "conv_transpose3d_bias_kernel"]),
@@ -119,8 +123,8 @@ def test_dense_lowering_is_accepted(verifier, graph, kernels):
     if graph is conv_graph:
         assert "F.conv2d(" in program and "F.conv_transpose3d(" in program
     if graph is fusion_graph:
-        # four kernels, no copy kernel, no permuted copy, the conv1d bias inside the PyTorch call
-        assert program.count("@triton.jit") == 4 and ".permute(" not in program, program
+        # five kernels, no copy kernel, no permuted copy, the conv1d bias inside the PyTorch call
+        assert program.count("@triton.jit") == 5 and ".permute(" not in program, program
         assert "conv.bias, conv.stride" in program
     verdict = verifier.verify(g.to_task(id=f"teacher_{graph.__name__}", level=6), program)
     assert verdict.accepted, verdict.summary()
@@ -132,6 +136,7 @@ def test_dense_lowering_is_accepted(verifier, graph, kernels):
     (conv_graph, "v1 = in0 + in1", "v1 = in0"),  # conv bias dropped
     (fusion_graph, "p1 = tl.math.erf(x)", "p1 = x"),  # prologue dropped
     (fusion_graph, "+ cols * n_inner", "+ cols"),  # inner stride ignored
+    (fusion_graph, "tl.maximum(y, -0.5)", "tl.maximum(y, -0.4)"),  # pool epilogue constant changed
     (pool_graph, "/ 4.0", "/ 3.0"),  # avg pool divisor without the padding
     # batch norm normalising with the unbiased variance
     (norm_graph, "var = tl.sum(total, axis=1, keep_dims=True) / n_red", "var = tl.sum(total, axis=1, keep_dims=True) / (n_red - 1)"),

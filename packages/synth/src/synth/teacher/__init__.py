@@ -11,9 +11,11 @@ Every operator of the synth registry is lowered:
 * convolutions (1d/2d/3d, transposed) run in PyTorch without their bias (aten convolution is allowed by
   the verifier); the bias and the consuming pointwise region run as one Triton epilogue kernel;
 * row operators (sum, mean, amax, amin, logsumexp, std, norm, softmax, log_softmax, normalize, cumsum,
-  layer_norm, rms_norm, instance_norm) over any dims become one row kernel after moving the dims last,
-  with the consuming pointwise region fused when the output keeps its row-major order;
-* pooling (max, avg, adaptive avg; 1d/2d/3d) becomes a windowed-reduction kernel, batch norm (training
+  layer_norm, rms_norm, instance_norm) over any dims become one row kernel (a block of dims read in
+  place, other dims moved last), with a producing pointwise region fused as a prologue and the consuming
+  one as an epilogue when the output keeps its row-major order;
+* pooling (max, avg, adaptive avg; 1d/2d/3d) becomes a windowed-reduction kernel with the consuming
+  pointwise region as its epilogue, batch norm (training
   statistics and running-estimate updates, or the running estimates in eval mode) and group norm looped
   reduction kernels;
 * layout operators stay views or copies in the glue.

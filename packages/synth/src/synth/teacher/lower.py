@@ -6,14 +6,19 @@ Partition (in topological order):
   shape and joining keeps the regions acyclic; each region becomes one kernel over its output shape that
   reads every outside input through the strides of `input.expand(shape)` (broadcast dims have stride 0),
   or by flat offset when the input is contiguous with exactly that shape;
-* epilogues: a pointwise region may also join the region of a matmul-class operator, a convolution or a
-  row operator of its shape (at most one such host per region); the region is then computed in the
-  host's epilogue (`matmul.py`: inside the tiled `tl.dot` kernel; `conv.py`: one kernel after the
-  PyTorch convolution, with the conv bias; `rows.py`: inside the row kernel, for a row operator that
-  reduces or whose dims are already last, so its output is written in row-major order);
-* row operators (reductions, softmax family, layer/RMS/instance norm): the reduced dims are permuted
-  last, the input made a contiguous (rows, cols) matrix, and one row kernel runs over it;
-* pooling (`pool.py`) and batch/group norm (`channel_norm.py`): one windowed or looped reduction kernel;
+* epilogues: a pointwise region may also join the region of a matmul-class operator, a convolution, a
+  pooling operator or a row operator of its shape (at most one such host per region); the region is then
+  computed in the host's epilogue (`matmul.py`: inside the tiled `tl.dot` kernel; `conv.py`: one kernel
+  after the PyTorch convolution, with the conv bias; `pool.py`: on the pooled values; `rows.py`: inside
+  the row kernel, for a row operator that reduces, or whose reduced dims are last or one block read in
+  place, so its output is written in row-major order);
+* prologues: a pointwise region whose one result feeds only a row operator, reading one tensor of the
+  same shape, is applied inside the row kernel as the tile is loaded;
+* row operators (reductions, softmax family, layer/RMS/instance norm): reduced dims that are one block
+  are read in place through an inner stride; other sets of dims are permuted last into a contiguous
+  (rows, cols) matrix; one row kernel runs over the rows;
+* pooling (`pool.py`): one windowed-reduction kernel, with the consuming pointwise region fused as its
+  epilogue; batch/group norm (`channel_norm.py`): one looped reduction kernel;
 * layout operators (flatten, permute, cat, ...): views or copies in the glue, which the verifier allows;
   an output not made by a kernel (a layout copy, a bare convolution, a view of an input) is copied by a
   Triton kernel so that every returned tensor comes from a kernel; a contiguous view of kernel outputs
@@ -142,7 +147,7 @@ class _Lowering:
     def _host(self, n: int) -> bool:
         """Node `n` can run a pointwise region on its output inside its own kernel (an epilogue)."""
         op = self.g.op_name(n)
-        return op in EPILOGUE_HOSTS or op in ROW_OPS and self._row_in_order(n)
+        return op in EPILOGUE_HOSTS or op in POOL_OPS or op in ROW_OPS and self._row_in_order(n)
 
     def _convex(self, region: list[int]) -> bool:
         """No input from outside `region` depends on a node inside it."""
@@ -171,7 +176,7 @@ class _Lowering:
             elif op in ROW_OPS:
                 self.rows(hosts[0], group)
             elif op in POOL_OPS:
-                self.pool(group[0])
+                self.pool(hosts[0], group)
             elif op in CHANNEL_NORM_OPS:
                 self.channel_norm(group[0])
             else:
@@ -444,14 +449,22 @@ class _Lowering:
             self.contiguous[n] = False
 
     # pooling and channel norms ----------------------------------------------------------------------------
-    def pool(self, n: int) -> None:
+    def pool(self, n: int, group: list[int]) -> None:
+        """Pooling `n`, computing the rest of `group` (pointwise, its shape) in the kernel's epilogue."""
         g = self.g
         op = g.op_name(n)
-        name = self._kernel_name(op)
-        self.kernels.append(pool_kernel(name, op, g.params(n)))
+        outside, lines, outputs, _, _ = self.region(group, n, "y")
+        epilogue = [g.op_name(m) for m in group if m != n]
+        name = self._kernel_name("_".join([op, *dict.fromkeys(epilogue[:3])]))
+        operands = [(self.names[t], self._dense(t, n)) for t in outside]
+        strided = [i for i, (_, dense) in enumerate(operands) if not dense]
+        self.kernels.append(pool_kernel(name, op, g.params(n), len(operands), strided, len(g.shape(n)), lines,
+                                        [value for value, _ in outputs]))
         (x,) = g.inputs_of(n)
-        self.body += pool_glue(name, op, g.params(n), self.names[x], f"t{n}")
-        self.names[n], self.contiguous[n] = f"t{n}", True
+        self.body += pool_glue(name, op, g.params(n), self.names[x], [f"t{m}" for _, m in outputs],
+                               [glue for glue, _ in operands], strided, epilogue)
+        for _, m in outputs:
+            self.names[m], self.contiguous[m] = f"t{m}", True
 
     def channel_norm(self, n: int) -> None:
         g = self.g

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from synth.teacher import tiling
-from synth.teacher.epilogue import signature
+from synth.teacher.epilogue import index_args, index_call, region_body, signature
 
 POOL_OPS = frozenset({f"{kind}_pool{d}d" for kind in ("max", "avg", "adaptive_avg") for d in (1, 2, 3)})
 # elements per [BLOCK_O, BLOCK_W] tile, and the largest BLOCK_W (longer windows are walked in chunks)
@@ -46,13 +46,17 @@ def _flat(d: int) -> str:
     return expr
 
 
-def pool_kernel(name: str, op: str, params: dict) -> str:
-    """Source of the `@triton.jit` kernel `name` for pooling operator `op` with parameters `params`."""
+def pool_kernel(name: str, op: str, params: dict, n_inputs: int = 0, strided: list[int] = (), rank: int = 0,
+                lines: list[str] = (), outputs: list[str] = ("y",)) -> str:
+    """Source of the `@triton.jit` kernel `name` for pooling operator `op` with parameters `params`. Its result
+    `y` goes through the pointwise epilogue `lines` (inputs in0.., see `epilogue.region_body`; `rank` is the
+    output's) and values `outputs` are stored to out0, out1... (the output is contiguous: element `outs`)."""
     d = int(op[-2])
     adaptive = op.startswith("adaptive")
     is_max = op.startswith("max")
     sizes = [f"in_size{i}" for i in range(d)] + [f"out_size{i}" for i in range(d)]
-    args = ["x_ptr", "out_ptr", "n_out"] + sizes + ([f"win{i}" for i in range(d)] if adaptive else [])
+    args = ["x_ptr"] + [f"in{i}_ptr" for i in range(n_inputs)] + [f"out{j}_ptr" for j in range(len(outputs))]
+    args += ["n_out"] + sizes + ([f"win{i}" for i in range(d)] if adaptive else []) + index_args(list(strided), rank)
     fill = '-float("inf")' if is_max else "0.0"
     if adaptive:
         comment = "mean over each adaptive window [o * in // out, ceil((o + 1) * in / out)) per dim"
@@ -103,14 +107,20 @@ def pool_kernel(name: str, op: str, params: dict) -> str:
         src.append(f"    y = tl.sum(acc, axis=1, keep_dims=True) / ({count})")
     else:
         src.append(f"    y = tl.sum(acc, axis=1, keep_dims=True) / {float(window)!r}")
-    src.append("    tl.store(out_ptr + outs, y.to(out_ptr.dtype.element_ty), mask=outs < n_out)")
+    if lines:
+        src.append("    # pointwise epilogue on the pooled values")
+    src += [f"    {line}" for line in region_body(n_inputs, list(strided), rank, list(lines), list(outputs),
+                                                   "outs", "outs < n_out")]
     return "\n".join(src)
 
 
-def pool_glue(name: str, op: str, params: dict, x: str, out: str) -> list[str]:
-    """Glue computing `out` = pooling `op` of glue tensor `x` with kernel `name`."""
+def pool_glue(name: str, op: str, params: dict, x: str, outs: list[str], operands: list[str] = (),
+              strided: list[int] = (), epilogue: list[str] = ()) -> list[str]:
+    """Glue computing `outs` (the pooled tensor, or the values its fused pointwise `epilogue` stores) from
+    glue tensor `x` and the epilogue's glue tensors `operands` with kernel `name`."""
     d = int(op[-2])
-    lines = [f"# {op}: windowed reduction, one output element per tile row",
+    lines = [f"# {op}: windowed reduction, one output element per tile row"
+             + (f"; epilogue fused: {' -> '.join(epilogue)}" if epilogue else ""),
              f"xc = {x}.contiguous()"]
     if op.startswith("adaptive"):
         o = _per_dim(params["output_size"], d)
@@ -127,10 +137,12 @@ def pool_glue(name: str, op: str, params: dict, x: str, out: str) -> list[str]:
             f"(xc.shape[{2 + i}] + {2 * p[i]} - {k[i]}) // {s[i]} + 1" for i in range(d)) + ("," if d == 1 else "") + ")")
         lines.append(f"window = {math.prod(k)}")
         extra = []
-    lines += [f"{out} = torch.empty((*xc.shape[:2], *out_sizes), device=xc.device, dtype=xc.dtype)",
-              f"n_out = {out}.numel()",
+    lines.append("shape = (*xc.shape[:2], *out_sizes)")
+    lines += [f"{out} = torch.empty(shape, device=xc.device, dtype=xc.dtype)" for out in outs]
+    lines += [f"n_out = {outs[0]}.numel()",
               f"BLOCK_W = min(triton.next_power_of_2(window), {tiling.current().max_block})",
               f"BLOCK_O = max(1, min(triton.next_power_of_2(n_out), {tiling.current().row_tile} // BLOCK_W))"]
-    call = ["xc", out, "n_out", "*xc.shape[2:]", "*out_sizes"] + extra
+    call = ["xc", *operands, *outs, "n_out", "*xc.shape[2:]", "*out_sizes"] + extra
+    call += index_call(list(operands), list(strided))
     lines.append(f"{name}[(triton.cdiv(n_out, BLOCK_O),)]({', '.join(call)}, BLOCK_O=BLOCK_O, BLOCK_W=BLOCK_W)")
     return lines
