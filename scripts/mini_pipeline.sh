@@ -26,7 +26,8 @@
 # file inside MINI_MODEL instead), KIT_DIR (/tmp/vf), PYTHON (python3); data: HELDOUT_N (32), L1_N (800),
 # L2_N (200), TEACHER_WORKERS (8), SYNTH_CAPS (extra synth overrides, e.g. smaller sampler caps on CPU),
 # SFT_MAX_LENGTH (3072, = mini_sft's sft.data.max_length); drpo: DRPO_STEPS (8), DRPO_STEPS_PER_CALL (8);
-# bench: GEN_ENGINE (transformers|vllm), MAX_NEW_TOKENS (1536), BENCH_LIMIT (all tasks), BENCH_IN_FLIGHT (8);
+# bench: GEN_ENGINE (auto: vllm where CUDA and vllm are there, else transformers), MAX_NEW_TOKENS (1536),
+# BENCH_LIMIT (all tasks), BENCH_IN_FLIGHT (8);
 # time limits in seconds: DATA_S (480), SFT_S (540), DRPO_S (540), GEN_S (240), BENCH_S (300);
 # extra Hydra overrides: SFT_ARGS, DRPO_ARGS, BENCH_ARGS; ALLOW_CPU=1 runs without CUDA (smoke tests).
 set -uo pipefail
@@ -43,7 +44,7 @@ LOGS=$MINI_DIR/logs
 HELDOUT_N=${HELDOUT_N:-32} L1_N=${L1_N:-800} L2_N=${L2_N:-200} TEACHER_WORKERS=${TEACHER_WORKERS:-8}
 SYNTH_CAPS=${SYNTH_CAPS:-} SFT_MAX_LENGTH=${SFT_MAX_LENGTH:-3072}
 DRPO_STEPS=${DRPO_STEPS:-8} DRPO_STEPS_PER_CALL=${DRPO_STEPS_PER_CALL:-8}
-GEN_ENGINE=${GEN_ENGINE:-transformers} MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-1536} BENCH_LIMIT=${BENCH_LIMIT:-}
+GEN_ENGINE=${GEN_ENGINE:-auto} MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-1536} BENCH_LIMIT=${BENCH_LIMIT:-}
 BENCH_IN_FLIGHT=${BENCH_IN_FLIGHT:-8}
 DATA_S=${DATA_S:-480} SFT_S=${SFT_S:-540} DRPO_S=${DRPO_S:-540} GEN_S=${GEN_S:-240} BENCH_S=${BENCH_S:-300}
 read -ra SFT_ARGS <<< "${SFT_ARGS:-}"
@@ -55,6 +56,9 @@ PYTHONPATH="$(ls -d "$REPO"/packages/*/src | tr '\n' ':')${PYTHONPATH:-}"
 [ -d /tmp/site ] && PYTHONPATH="$PYTHONPATH:/tmp/site"
 # rl's veRL plugin (DRPO loss and estimators) by module name: packages on PYTHONPATH have no entry points
 export PYTHONPATH VERL_USE_EXTERNAL_MODULES=rl.plugin
+# VLLM_USE_FLASHINFER_SAMPLER=0: vLLM 0.24's sampler imports flashinfer, which has no wheel in the gpu-kit; left
+# unset, every vLLM engine (veRL's rollout server, generate.py) fails to start on the H100 (seen 2026-11-24)
+export VLLM_USE_FLASHINFER_SAMPLER=${VLLM_USE_FLASHINFER_SAMPLER:-0}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 \
   RAY_USAGE_STATS_ENABLED=0 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1 HYDRA_FULL_ERROR=1 \
   WANDB_MODE=${WANDB_MODE:-offline} WANDB_DIR=${WANDB_DIR:-$MINI_DIR/wandb} MINI_DIR
@@ -198,9 +202,15 @@ bench() {
     rm -rf "$out"
   fi
   [ -n "$BENCH_LIMIT" ] && extra=("suite.limit=$BENCH_LIMIT")
+  local engine=$GEN_ENGINE
+  if [ "$engine" = auto ]; then
+    # transformers' batched generate took 74-97 s for 8 completions of 1024 tokens on the H100 (2026-11-24)
+    "$PY" -c "import sys, torch, vllm; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null \
+      && engine=vllm || engine=transformers
+  fi
   if [ ! -f "$out/generation.json" ]; then
     run "$GEN_S" "$log" "$PY" benchmarks/mini/generate.py --tasks "$D/heldout/tasks" --model "$resolved" \
-      --out "$out/replay.jsonl" --engine "$GEN_ENGINE" --max-new-tokens "$MAX_NEW_TOKENS" \
+      --out "$out/replay.jsonl" --engine "$engine" --max-new-tokens "$MAX_NEW_TOKENS" \
       ${gguf:+--gguf-file "$gguf"} ${BENCH_LIMIT:+--limit "$BENCH_LIMIT"} || return
   fi
   wandb_ok || wandb=false

@@ -8,6 +8,7 @@ from synth.ir import Graph
 from synth.ops import REGISTRY
 from synth.ops.elementwise import Unary
 from synth.teacher import Unsupported, lower
+from synth.teacher.tiling import SWEEP, Tiling
 from verify import Verifier, VerifyConfig
 from verify.inputs import load_module
 
@@ -69,6 +70,23 @@ def pool_graph() -> Graph:
     return g
 
 
+def global_pool_graph() -> Graph:
+    """Adaptive average pools to size 1 (whole planes): 1d with planes long enough to be split into partial
+    sums (first, so that the mutants below change its kernels), 2d -> relu -> * a per-channel parameter
+    (a strided epilogue operand), 3d; and a non-global adaptive pool, which keeps the windowed kernel."""
+    g = Graph()
+    split = g.add("adaptive_avg_pool1d", [g.input((1, 3, 9000))], output_size=1)
+    x2 = g.input((2, 3, 40, 30))
+    pooled = g.add("adaptive_avg_pool2d", [x2], output_size=1)
+    g.outputs = [
+        split,
+        g.add("mul", [g.add("relu", [pooled]), g.parameter((3, 1, 1))]),
+        g.add("adaptive_avg_pool3d", [g.input((2, 2, 5, 6, 7))], output_size=1),
+        g.add("adaptive_avg_pool2d", [x2], output_size=3),
+    ]
+    return g
+
+
 def norm_graph() -> Graph:
     """Batch norm (rank 4 and rank 2), group norm and instance norm on the same input."""
     g = Graph()
@@ -111,6 +129,9 @@ def fusion_graph() -> Graph:
     (conv_graph, ["conv2d_bias_silu_mul_kernel", "copy_kernel", "conv_transpose3d_bias_kernel"]),
     (pool_graph, ["max_pool2d_kernel", "avg_pool3d_kernel", "adaptive_avg_pool1d_kernel"]),
     (norm_graph, ["batch_norm_kernel", "group_norm_kernel", "instance_norm2d_rows_kernel"]),
+    (global_pool_graph, ["adaptive_avg_pool1d_partial_kernel", "adaptive_avg_pool1d_kernel",
+                         "adaptive_avg_pool2d_relu_mul_kernel", "adaptive_avg_pool3d_kernel",
+                         "adaptive_avg_pool2d_kernel"]),
 ])
 def test_dense_lowering_is_accepted(verifier, graph, kernels):
     g = graph()
@@ -122,6 +143,9 @@ def test_dense_lowering_is_accepted(verifier, graph, kernels):
         assert program.count("@triton.jit") == 5 and 'input_precision="ieee"' in program
     if graph is conv_graph:
         assert "F.conv2d(" in program and "F.conv_transpose3d(" in program
+    if graph is global_pool_graph:
+        # the global pools read whole planes; only the size-3 pool walks windows
+        assert program.count("for w0 in range(") == 1 and "out_sizes = (3, 3)" in program
     if graph is fusion_graph:
         # five kernels, no copy kernel, no permuted copy, the conv1d bias inside the PyTorch call
         assert program.count("@triton.jit") == 5 and ".permute(" not in program, program
@@ -138,6 +162,8 @@ def test_dense_lowering_is_accepted(verifier, graph, kernels):
     (fusion_graph, "+ cols * n_inner", "+ cols"),  # inner stride ignored
     (fusion_graph, "tl.maximum(y, -0.5)", "tl.maximum(y, -0.4)"),  # pool epilogue constant changed
     (pool_graph, "/ 4.0", "/ 3.0"),  # avg pool divisor without the padding
+    (global_pool_graph, "/ count", "/ row_len"),  # a split plane's mean taken over its partial sums
+    (global_pool_graph, "mask=idx < plane_len", "mask=idx < plane_len + 1"),  # a split plane reads past its end
     # batch norm normalising with the unbiased variance
     (norm_graph, "var = tl.sum(total, axis=1, keep_dims=True) / n_red", "var = tl.sum(total, axis=1, keep_dims=True) / (n_red - 1)"),
 ])
@@ -172,6 +198,39 @@ def test_batch_norm_running_estimates_follow_the_reference(tmp_path):
         ref.eval(), new.eval()
         x = torch.randn(3, 4, 2, 3, 5)
         torch.testing.assert_close(new(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+class _Launches:
+    """Stands in for a kernel in a loaded candidate, recording the grid of every launch."""
+
+    def __init__(self, kernel):
+        self.kernel, self.grids = kernel, []
+
+    def __getitem__(self, grid):
+        self.grids.append(grid)
+        return self.kernel[grid]
+
+
+@pytest.mark.parametrize("d, shape, split", [
+    (2, (16, 64, 8, 8), False),  # many small planes, several per program
+    (2, (1, 2, 96, 128), True),  # few long planes, split into 3 chunks each
+    (1, (3, 1, 4097), True),  # one element past a block
+    (3, (2, 3, 4, 5, 6), False),
+])
+# the default tiles and the sweep's smallest (1024-element tiles: more, shorter chunks)
+@pytest.mark.parametrize("tiling", [Tiling(), SWEEP[2]], ids=["default", "small"])
+def test_global_average_pool_matches_torch(tmp_path, d, shape, split, tiling):
+    """A global pool is one plane-mean kernel, after a partial-sum kernel where the planes are split."""
+    g = Graph()
+    g.outputs = [g.add(f"adaptive_avg_pool{d}d", [g.input(shape)], output_size=1)]
+    (tmp_path / "cand.py").write_text(lower(g, tiling))
+    cand = load_module(tmp_path / "cand.py", f"_teacher_global_pool_{tmp_path.name}")
+    partial = cand.__dict__[f"adaptive_avg_pool{d}d_partial_kernel"] = _Launches(
+        cand.__dict__[f"adaptive_avg_pool{d}d_partial_kernel"])
+    x = torch.randn(shape) + 1
+    expected = getattr(torch.nn.functional, f"adaptive_avg_pool{d}d")(x, 1)
+    torch.testing.assert_close(cand.ModelNew()(x), expected, atol=1e-5, rtol=1e-5)
+    assert bool(partial.grids) == split, partial.grids
 
 
 @pytest.fixture

@@ -18,6 +18,9 @@ FREE_TORCH_OPS = (
     "unfold", "pad", "constant_pad_nd", "_conj", "_neg_view", "slice_scatter",
 )
 
+# fields that change how a verification runs but never its verdict (left out of the cache key)
+_NOT_IN_DIGEST = ("ref_cache_gb",)
+
 
 @dataclass
 class VerifyConfig:
@@ -71,6 +74,9 @@ class VerifyConfig:
     # GPU only: seconds one forward (or the timing) may hold the device before the job is a timeout; a
     # hanging candidate would otherwise stall every worker on its GPU for the whole timeout_s
     gpu_hold_limit_s: float = 60.0
+    # disk kept for reference outputs reused across a task's candidates, GiB; the least recently used are
+    # deleted beyond it (and computed again if their task comes back). Changes no verdict.
+    ref_cache_gb: float = 8.0
     # host memory cap per worker process, GiB (address-space limit on CPU, RSS watchdog everywhere)
     mem_cap_gb: float = 8.0
     # GPU memory cap per worker process, GiB; null = an equal share of 90% of the card per worker
@@ -93,6 +99,8 @@ class VerifyConfig:
             raise ValueError(f"verify.trials must be >= 1, got {self.trials}")
         if self.input_copies < 1:
             raise ValueError(f"verify.input_copies must be at least 1, got {self.input_copies}")
+        if self.ref_cache_gb <= 0:
+            raise ValueError(f"verify.ref_cache_gb must be positive, got {self.ref_cache_gb}")
         if self.l2_flush not in ("write", "read"):
             raise ValueError(f"verify.l2_flush must be write or read, got {self.l2_flush!r}")
         if self.device not in ("auto", "cuda", "cpu"):
@@ -118,4 +126,5 @@ class VerifyConfig:
 
     def digest(self) -> str:
         """Hash of the fields that change a verdict (cache key part)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        fields_ = {k: v for k, v in self.to_dict().items() if k not in _NOT_IN_DIGEST}
+        return hashlib.sha256(json.dumps(fields_, sort_keys=True).encode()).hexdigest()[:16]

@@ -29,6 +29,7 @@ from verify.candidate import FormatError, check_program, extract_program
 from verify.config import VerifyConfig
 from verify.gpulock import GpuLock
 from verify.inputs import shape_variants
+from verify.refstore import ReferenceStore
 from verify.task import Task, TaskError
 from verify.verdict import Verdict
 
@@ -100,9 +101,7 @@ class Verifier:
             # an equal share of the card per worker, never more than half of it
             self._gpu_mem_gb = min(0.9 * total / max(1, workers // n_gpu), 0.45 * total)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="verify")
-        self._refs: dict[str, dict] = {}
-        self._ref_locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._refs = ReferenceStore(config.ref_cache_gb * 2**30)
         self._cache = VerdictCache(cache_path) if cache else None
 
     # ---- public API -------------------------------------------------------------------------------
@@ -134,14 +133,15 @@ class Verifier:
             return v
         device, box = self._slots.get()
         try:
-            ref = self._reference(task, device)
-            job = {"task_id": task.id, "code": task.code, "variants": ref["variants"],
-                   "variants_ok": ref["variants_ok"], "ref_path": ref["path"], "nbytes": ref["nbytes"],
-                   "program": program, "config": self.config.to_dict(), "device": device,
-                   "device_name": ref["device"]}
-            out = box.run_job("candidate", job, timeout_s=self.config.timeout_s, mem_cap_gb=self.config.mem_cap_gb,
-                              gpu_mem_gb=self._gpu_mem_gb, lock_path=self._locks.get(device),
-                              hold_limit_s=None if self.interpret else self.config.gpu_hold_limit_s)
+            with self._refs.use(task.digest, lambda: self._reference(task, device)) as ref:
+                job = {"task_id": task.id, "code": task.code, "variants": ref["variants"],
+                       "variants_ok": ref["variants_ok"], "ref_path": ref["path"], "nbytes": ref["nbytes"],
+                       "program": program, "config": self.config.to_dict(), "device": device,
+                       "device_name": ref["device"]}
+                out = box.run_job("candidate", job, timeout_s=self.config.timeout_s,
+                                  mem_cap_gb=self.config.mem_cap_gb, gpu_mem_gb=self._gpu_mem_gb,
+                                  lock_path=self._locks.get(device),
+                                  hold_limit_s=None if self.interpret else self.config.gpu_hold_limit_s)
         finally:
             self._slots.put((device, box))
         if out.status == "ok":
@@ -218,24 +218,17 @@ class Verifier:
         return v
 
     def _reference(self, task: Task, device: str) -> dict:
-        """Reference outputs of `task` (computed once per task and device kind, then reused)."""
-        key = task.digest
-        with self._guard:
-            lock = self._ref_locks.setdefault(key, threading.Lock())
-        with lock:
-            if key in self._refs:
-                return self._refs[key]
-            variants = shape_variants(task.code, self.config.shape_variants)
-            path = os.path.join(self._tmp, f"{key[:24]}.pt")
-            job = {"code": task.code, "variants": variants, "config": self.config.to_dict(), "device": device,
-                   "out_path": path}
-            out = self._ref_boxes[device].run_job("reference", job, timeout_s=self.config.timeout_s,
-                                                  mem_cap_gb=self.config.mem_cap_gb, gpu_mem_gb=self._gpu_mem_gb,
-                                                  lock_path=self._locks.get(device),
-                                                  hold_limit_s=None if self.interpret else self.config.gpu_hold_limit_s)
-            if out.status != "ok":
-                raise TaskError(f"task {task.id} does not run ({out.status}): "
-                                f"{(out.message or '').splitlines()[0] if out.message else ''}")
-            ref = {"path": path, "variants": variants, **out.result}
-            self._refs[key] = ref
-            return ref
+        """Compute the reference outputs of `task` on `device` into a file; self._refs keeps it for the task's
+        later candidates (on any device of the same kind) within verify.ref_cache_gb."""
+        variants = shape_variants(task.code, self.config.shape_variants)
+        path = os.path.join(self._tmp, f"{task.digest[:24]}.pt")
+        job = {"code": task.code, "variants": variants, "config": self.config.to_dict(), "device": device,
+               "out_path": path}
+        out = self._ref_boxes[device].run_job("reference", job, timeout_s=self.config.timeout_s,
+                                              mem_cap_gb=self.config.mem_cap_gb, gpu_mem_gb=self._gpu_mem_gb,
+                                              lock_path=self._locks.get(device),
+                                              hold_limit_s=None if self.interpret else self.config.gpu_hold_limit_s)
+        if out.status != "ok":
+            raise TaskError(f"task {task.id} does not run ({out.status}): "
+                            f"{(out.message or '').splitlines()[0] if out.message else ''}")
+        return {"path": path, "variants": variants, **out.result}

@@ -18,7 +18,8 @@ Partition (in topological order):
   are read in place through an inner stride; other sets of dims are permuted last into a contiguous
   (rows, cols) matrix; one row kernel runs over the rows;
 * pooling (`pool.py`): one windowed-reduction kernel, with the consuming pointwise region fused as its
-  epilogue; batch/group norm (`channel_norm.py`): one looped reduction kernel;
+  epilogue; a global average pool (`global_pool.py`) reduces whole planes instead, split over programs
+  when there are few; batch/group norm (`channel_norm.py`): one looped reduction kernel;
 * layout operators (flatten, permute, cat, ...): views or copies in the glue, which the verifier allows;
   an output not made by a kernel (a layout copy, a bare convolution, a view of an input) is copied by a
   Triton kernel so that every returned tensor comes from a kernel; a contiguous view of kernel outputs
@@ -36,6 +37,7 @@ from synth.teacher import matmul
 from synth.teacher.channel_norm import CHANNEL_NORM_OPS, channel_norm_glue, channel_norm_kernel
 from synth.teacher.conv import CONV_OPS, bias_view, conv_call
 from synth.teacher.epilogue import index_args, index_call, region_body, signature
+from synth.teacher.global_pool import global_pool_glue, is_global, mean_kernel, partial_kernel
 from synth.teacher.matmul import MATMUL_OPS
 from synth.teacher.pointwise import POINTWISE_OPS, expression
 from synth.teacher.pool import POOL_OPS, pool_glue, pool_kernel
@@ -458,11 +460,17 @@ class _Lowering:
         name = self._kernel_name("_".join([op, *dict.fromkeys(epilogue[:3])]))
         operands = [(self.names[t], self._dense(t, n)) for t in outside]
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
-        self.kernels.append(pool_kernel(name, op, g.params(n), len(operands), strided, len(g.shape(n)), lines,
-                                        [value for value, _ in outputs]))
+        values, outs, glue = [value for value, _ in outputs], [f"t{m}" for _, m in outputs], [t for t, _ in operands]
         (x,) = g.inputs_of(n)
-        self.body += pool_glue(name, op, g.params(n), self.names[x], [f"t{m}" for _, m in outputs],
-                               [glue for glue, _ in operands], strided, epilogue)
+        if is_global(op, g.params(n)):
+            partial = self._kernel_name(f"{op}_partial")
+            self.kernels += [partial_kernel(partial), mean_kernel(name, len(operands), strided, len(g.shape(n)),
+                                                                  lines, values)]
+            self.body += global_pool_glue(name, partial, op, self.names[x], outs, glue, strided, epilogue)
+        else:
+            self.kernels.append(pool_kernel(name, op, g.params(n), len(operands), strided, len(g.shape(n)), lines,
+                                            values))
+            self.body += pool_glue(name, op, g.params(n), self.names[x], outs, glue, strided, epilogue)
         for _, m in outputs:
             self.names[m], self.contiguous[m] = f"t{m}", True
 

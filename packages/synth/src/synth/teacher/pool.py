@@ -107,11 +107,16 @@ def pool_kernel(name: str, op: str, params: dict, n_inputs: int = 0, strided: li
         src.append(f"    y = tl.sum(acc, axis=1, keep_dims=True) / ({count})")
     else:
         src.append(f"    y = tl.sum(acc, axis=1, keep_dims=True) / {float(window)!r}")
-    if lines:
-        src.append("    # pointwise epilogue on the pooled values")
-    src += [f"    {line}" for line in region_body(n_inputs, list(strided), rank, list(lines), list(outputs),
-                                                   "outs", "outs < n_out")]
+    src += pooled_epilogue(n_inputs, strided, rank, lines, outputs, "outs", "outs < n_out")
     return "\n".join(src)
+
+
+def pooled_epilogue(n_inputs: int, strided, rank: int, lines, outputs, index: str, mask: str) -> list[str]:
+    """Kernel lines applying the fused pointwise epilogue to the pooled values `y` and storing `outputs`
+    at element offsets `index` under `mask`."""
+    head = ["    # pointwise epilogue on the pooled values"] if lines else []
+    return head + [f"    {line}" for line in region_body(n_inputs, list(strided), rank, list(lines), list(outputs),
+                                                          index, mask)]
 
 
 def pool_glue(name: str, op: str, params: dict, x: str, outs: list[str], operands: list[str] = (),
