@@ -27,7 +27,8 @@
 # L2_N (200), TEACHER_WORKERS (8), SYNTH_CAPS (extra synth overrides, e.g. smaller sampler caps on CPU),
 # SFT_MAX_LENGTH (3072, = mini_sft's sft.data.max_length); drpo: DRPO_STEPS (8), DRPO_STEPS_PER_CALL (8);
 # bench: GEN_ENGINE (auto: vllm where CUDA and vllm are there, else transformers), MAX_NEW_TOKENS (1536),
-# BENCH_LIMIT (all tasks), BENCH_IN_FLIGHT (8);
+# BENCH_LIMIT (all tasks), BENCH_IN_FLIGHT (8), GEN_MEM (0.5: vLLM's share of the GPU), GEN_ONLY=1 (write the
+# completions, score later: generation does not time anything, so it may share the GPU with sft or drpo);
 # time limits in seconds: DATA_S (480), SFT_S (540), DRPO_S (540), GEN_S (240), BENCH_S (300);
 # extra Hydra overrides: SFT_ARGS, DRPO_ARGS, BENCH_ARGS; ALLOW_CPU=1 runs without CUDA (smoke tests).
 set -uo pipefail
@@ -45,7 +46,7 @@ HELDOUT_N=${HELDOUT_N:-32} L1_N=${L1_N:-800} L2_N=${L2_N:-200} TEACHER_WORKERS=$
 SYNTH_CAPS=${SYNTH_CAPS:-} SFT_MAX_LENGTH=${SFT_MAX_LENGTH:-3072}
 DRPO_STEPS=${DRPO_STEPS:-8} DRPO_STEPS_PER_CALL=${DRPO_STEPS_PER_CALL:-8}
 GEN_ENGINE=${GEN_ENGINE:-auto} MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-1536} BENCH_LIMIT=${BENCH_LIMIT:-}
-BENCH_IN_FLIGHT=${BENCH_IN_FLIGHT:-8}
+BENCH_IN_FLIGHT=${BENCH_IN_FLIGHT:-8} GEN_MEM=${GEN_MEM:-0.5} GEN_ONLY=${GEN_ONLY:-}
 DATA_S=${DATA_S:-480} SFT_S=${SFT_S:-540} DRPO_S=${DRPO_S:-540} GEN_S=${GEN_S:-240} BENCH_S=${BENCH_S:-300}
 read -ra SFT_ARGS <<< "${SFT_ARGS:-}"
 read -ra DRPO_ARGS <<< "${DRPO_ARGS:-}"
@@ -210,9 +211,10 @@ bench() {
   fi
   if [ ! -f "$out/generation.json" ]; then
     run "$GEN_S" "$log" "$PY" benchmarks/mini/generate.py --tasks "$D/heldout/tasks" --model "$resolved" \
-      --out "$out/replay.jsonl" --engine "$engine" --max-new-tokens "$MAX_NEW_TOKENS" \
+      --out "$out/replay.jsonl" --engine "$engine" --max-new-tokens "$MAX_NEW_TOKENS" --gpu-memory "$GEN_MEM" \
       ${gguf:+--gguf-file "$gguf"} ${BENCH_LIMIT:+--limit "$BENCH_LIMIT"} || return
   fi
+  [ -n "$GEN_ONLY" ] && { say "bench_$name: completions in $out/replay.jsonl (GEN_ONLY: not scored)"; return; }
   wandb_ok || wandb=false
   run "$BENCH_S" "$log" "$PY" -m bench suite=folder "suite.path=$D/heldout/tasks" suite.name=mini_heldout \
     suite.source=synth "${extra[@]}" strategy=best_of_n strategy.n=1 generator=replay \

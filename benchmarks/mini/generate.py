@@ -37,7 +37,7 @@ def build_generator(args):
         from search.generators.vllm_engine import VLLMGenerator
 
         # the verifier's GPU workers start after generation: vLLM may take half the card meanwhile
-        engine = {"gpu_memory_utilization": 0.5, "enforce_eager": True, "max_model_len": 4096}
+        engine = {"gpu_memory_utilization": args.gpu_memory, "enforce_eager": True, "max_model_len": 4096}
         return VLLMGenerator(model=args.model, temperature=args.temperature, top_p=args.top_p,
                              max_tokens=args.max_new_tokens, seed=args.seed, engine=engine)
     raise ValueError(f"--engine must be transformers or vllm, got {args.engine!r}")
@@ -49,6 +49,8 @@ def main(argv=None) -> dict:
     p.add_argument("--model", required=True, help="model folder (HF format) or a folder holding --gguf-file")
     p.add_argument("--out", required=True, help="replay JSONL to write (replaced if present)")
     p.add_argument("--engine", default="transformers", help="transformers (any device) or vllm (GPU)")
+    p.add_argument("--gpu-memory", type=float, default=0.5,
+                   help="vLLM's share of the GPU's memory (lower it when training runs beside generation)")
     p.add_argument("--gguf-file", default=None, help="GGUF file inside --model (transformers only)")
     p.add_argument("--max-new-tokens", type=int, default=1536, help="tokens per completion")
     p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0: greedy)")

@@ -29,7 +29,7 @@ BENCH_KEYS = ("tasks", "correct", "accuracy", "fast_1_eager", "fast_1_compile", 
 DRPO_KEYS = ("reward/r_c", "reward/r_s", "reward/speedup", "reward/compiled", "reward/faithful", "reward/correct",
              "critic/score/mean", "actor/pg_loss", "actor/ppo_kl", "actor/drpo_kl_penalty", "actor/drpo_objective",
              "actor/drpo_groups", "actor/grad_norm", "response_length/mean", "response_length/clip_ratio",
-             "timing_s/gen", "timing_s/reward", "timing_s/update_actor", "timing_s/step")
+             "timing_s/gen", "timing_s/reward", "timing_s/old_log_prob", "timing_s/update_actor", "timing_s/step")
 SFT_KEYS = ("train/loss", "train/lr", "train/grad_norm", "train/global_tokens")
 
 
@@ -174,9 +174,12 @@ def markdown(res: dict) -> str:
     lines += ["", "## DRPO per step", ""]
     if res["drpo"]["steps"]:
         cols = [("r_c", "reward/r_c"), ("r_s", "reward/r_s"), ("speedup", "reward/speedup"),
-                ("compiled", "reward/compiled"), ("kept groups", "kept_share"), ("loss", "actor/pg_loss"),
-                ("KL", "actor/ppo_kl"), ("KL penalty", "actor/drpo_kl_penalty"), ("J", "actor/drpo_objective"),
-                ("resp len", "response_length/mean"), ("step s", "timing_s/step")]
+                ("compiled", "reward/compiled"), ("faithful", "reward/faithful"), ("correct", "reward/correct"),
+                ("kept groups", "kept_share"), ("loss", "actor/pg_loss"), ("KL", "actor/ppo_kl"),
+                ("KL penalty", "actor/drpo_kl_penalty"), ("J", "actor/drpo_objective"),
+                ("resp len", "response_length/mean"), ("rollout+reward s", "timing_s/gen"),
+                ("log-prob s", "timing_s/old_log_prob"), ("update s", "timing_s/update_actor"),
+                ("step s", "timing_s/step")]
         lines += ["| step | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
         for step, row in res["drpo"]["per_step"].items():
             lines.append(f"| {step} | " + " | ".join(_f(row.get(k), 4 if k == "actor/ppo_kl" else 3)
@@ -184,7 +187,9 @@ def markdown(res: dict) -> str:
         lines.append("")
         lines.append("r_c, r_s, speedup, compiled: means over the step's 64 rollouts (rl's reward components); kept "
                      "groups: share of the step's prompts whose 8 rollouts were neither all correct nor all wrong "
-                     "(from veRL's rollout dump); loss: DRPO's loss (actor/pg_loss); KL: KL(pi_old || pi_theta)")
+                     "(from veRL's rollout dump); loss: DRPO's loss (actor/pg_loss); KL: KL(pi_old || pi_theta); "
+                     "rollout+reward s: veRL's reward loop scores each completion as it finishes, inside the "
+                     "generation timer (veRL logs no separate reward time)")
     else:
         lines.append("not run (no logs/mini_drpo.*.jsonl)")
     lines += ["", "## Data", "", "```", json.dumps(res["data"], indent=1), "```", "", "## Time per phase", "",

@@ -88,16 +88,22 @@ def test_data_then_bench_base_then_summary(tmp_path, monkeypatch):
     rows = rl_dataset([str(stage)], drpo.data, tok)
     assert len(rows) == 3 and all(len(rows[i]["raw_prompt"]) == 2 for i in range(len(rows)))
 
+    # GEN_ONLY: completions written, nothing scored (generation may share the GPU with training); a later
+    # bench_base scores those same completions without generating again
+    model = dict(MINI_MODEL=str(smollm_dir()), MINI_GGUF=GGUF, MAX_NEW_TOKENS="8", BENCH_LIMIT="1")
+    pipeline(mini, "bench_base", GEN_ONLY="1", **model)
+    replay = (mini / "bench" / "base" / "replay.jsonl").read_text()
+    assert len(replay.splitlines()) == 1 and not (mini / "bench" / "base" / "summary.json").exists()
     out = tmp_path / "out"
-    pipeline(mini, "bench_base,summary", MINI_MODEL=str(smollm_dir()), MINI_GGUF=GGUF, MAX_NEW_TOKENS="8",
-             BENCH_LIMIT="1", OUT=str(out))
+    pipeline(mini, "bench_base,summary", OUT=str(out), **model)
+    assert (mini / "bench" / "base" / "replay.jsonl").read_text() == replay
     bench = json.loads((mini / "bench" / "base" / "summary.json").read_text())["levels"]["all"]
     assert bench["tasks"] == 1
     assert json.loads((mini / "bench" / "base" / "generation.json").read_text())["completions"] == 1
     results = (out / "RESULTS.md").read_text()
     assert "| base | 1 |" in results and "| sft | not run |" in results
     times = [json.loads(line)["step"] for line in (out / "times.jsonl").read_text().splitlines()]
-    assert times == ["data", "bench_base", "summary"]
+    assert times == ["data", "bench_base", "bench_base", "summary"]
 
 
 def test_summary_reads_verl_metric_and_rollout_files(tmp_path, monkeypatch):
@@ -138,5 +144,5 @@ def test_summary_reads_verl_metric_and_rollout_files(tmp_path, monkeypatch):
     assert (res["sft"]["first_loss"], res["sft"]["last_loss"]) == (2.0, 1.5)
     assert res["times"]["drpo"] == {"seconds": 150.0, "commands": 2, "last_rc": 0}
     text = markdown(res)
-    assert "| 2 | 0.500 | 0.100 | - | - | 0.500 | -2.000 | 0.0001 |" in text
+    assert "| 2 | 0.500 | 0.100 | - | - | - | - | 0.500 | -2.000 | 0.0001 |" in text
     assert "| base | not run |" in text
