@@ -102,6 +102,26 @@ def norm_graph() -> Graph:
     return g
 
 
+def norm_epilogue_graph() -> Graph:
+    """batch norm -> celu in one kernel; group norm -> + a broadcast (C, 1, 1) parameter -> relu in one kernel
+    that also stores the group norm itself (returned too)."""
+    g = Graph()
+    x = g.input((3, 8, 5, 6))
+    bn = g.add("celu", [g.add("batch_norm2d", [x], features=8)], alpha=2.0)
+    gn = g.add("group_norm", [x], groups=4, features=8)
+    g.outputs = [bn, gn, g.add("relu", [g.add("add", [gn, g.parameter((8, 1, 1))])])]
+    return g
+
+
+def split_norm_graph() -> Graph:
+    """Group norm with few long rows (2 samples x 2 groups of 6,400 elements): the split form, block
+    statistics then normalisation, with a fused broadcast epilogue and the norm itself returned."""
+    g = Graph()
+    gn = g.add("group_norm", [g.input((2, 8, 40, 40))], groups=2, features=8)
+    g.outputs = [gn, g.add("mul", [gn, g.parameter((8, 1, 1))])]
+    return g
+
+
 def fusion_graph() -> Graph:
     """erf -> amin over a middle dim (prologue fused, rows read in place); softmax over a middle dim with a
     fused epilogue (no permuted copies); hardswish -> flatten returned as a view; conv1d (not returned,
@@ -129,6 +149,8 @@ def fusion_graph() -> Graph:
     (conv_graph, ["conv2d_bias_silu_mul_kernel", "copy_kernel", "conv_transpose3d_bias_kernel"]),
     (pool_graph, ["max_pool2d_kernel", "avg_pool3d_kernel", "adaptive_avg_pool1d_kernel"]),
     (norm_graph, ["batch_norm_kernel", "group_norm_kernel", "instance_norm2d_rows_kernel"]),
+    (norm_epilogue_graph, ["batch_norm_celu_kernel", "group_norm_add_relu_kernel"]),
+    (split_norm_graph, ["group_norm_stats_kernel", "group_norm_mul_kernel"]),
     (global_pool_graph, ["adaptive_avg_pool1d_partial_kernel", "adaptive_avg_pool1d_kernel",
                          "adaptive_avg_pool2d_relu_mul_kernel", "adaptive_avg_pool3d_kernel",
                          "adaptive_avg_pool2d_kernel"]),
@@ -146,6 +168,10 @@ def test_dense_lowering_is_accepted(verifier, graph, kernels):
     if graph is global_pool_graph:
         # the global pools read whole planes; only the size-3 pool walks windows
         assert program.count("for w0 in range(") == 1 and "out_sizes = (3, 3)" in program
+    if graph in (norm_epilogue_graph, split_norm_graph):
+        assert program.count("@triton.jit") == 2, program
+    if graph is split_norm_graph:
+        assert "[(n_rows, n_splits)]" in program and "for c0 in range(" not in program
     if graph is fusion_graph:
         # five kernels, no copy kernel, no permuted copy, the conv1d bias inside the PyTorch call
         assert program.count("@triton.jit") == 5 and ".permute(" not in program, program
@@ -165,6 +191,10 @@ def test_dense_lowering_is_accepted(verifier, graph, kernels):
     (global_pool_graph, "/ count", "/ row_len"),  # a split plane's mean taken over its partial sums
     (global_pool_graph, "mask=idx < plane_len", "mask=idx < plane_len + 1"),  # a split plane reads past its end
     # batch norm normalising with the unbiased variance
+    (norm_epilogue_graph, "v2 = tl.where(y > 0.0, y, 2.0 *", "v2 = tl.where(y > 0.0, y, 1.0 *"),  # celu's alpha
+    (norm_epilogue_graph, "v5 = y + in0", "v5 = y"),  # the broadcast epilogue operand dropped
+    (split_norm_graph, "m2s + counts * dev * dev", "m2s"),  # the spread between block means left out
+    (split_norm_graph, "/ tl.minimum(n_cols - block * BLOCK_N, BLOCK_N)", "/ BLOCK_N"),  # short last block
     (norm_graph, "var = tl.sum(total, axis=1, keep_dims=True) / n_red", "var = tl.sum(total, axis=1, keep_dims=True) / (n_red - 1)"),
 ])
 def test_mutated_dense_lowering_is_rejected(verifier, graph, old, new):
@@ -261,3 +291,36 @@ def test_a_dropped_shape_variant_leaves_the_running_statistics_alone(verifier):
     task = g.to_task(id="teacher_dropped_variant", level=3)
     verdict = verifier.verify(task, lower(g))
     assert verdict.accepted, verdict.summary()
+
+
+def test_fused_norm_epilogues_compile_for_sm90():
+    """The norm kernels with epilogues go through Triton's sm_90 front end too (the interpreter accepts code
+    the compiler rejects)."""
+    from verify import extract_program
+    from verify.gpu_frontend import front_end_reports
+
+    pairs = [(g.to_task(id="t", level=6).code, extract_program(lower(g, tiling)))
+             for g in (norm_epilogue_graph(), split_norm_graph()) for tiling in SWEEP]
+    for report in front_end_reports(pairs):
+        assert not report["errors"] and not report["forward_error"] and report["kernels"] == 2, report
+
+
+@pytest.mark.parametrize("tiling", SWEEP)
+def test_split_group_norm_matches_torch_for_every_tiling(tmp_path, tiling):
+    """The split form under each tiling of the sweep (1 to 25 blocks per row, a short last block)."""
+    g = split_norm_graph()
+    program = lower(g, tiling)
+    assert "group_norm_stats_kernel[(n_rows, n_splits)]" in program
+    (tmp_path / "ref.py").write_text(g.to_task(id="split_gn", level=6).code)
+    (tmp_path / "cand.py").write_text(program)
+    ref = load_module(tmp_path / "ref.py", f"_teacher_split_gn_ref_{tmp_path.name}")
+    new = load_module(tmp_path / "cand.py", f"_teacher_split_gn_cand_{tmp_path.name}")
+    model = ref.Model(*ref.get_init_inputs())
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(0.5, 1.5)
+    cand = new.ModelNew(*ref.get_init_inputs())
+    cand.load_state_dict(model.state_dict())
+    x = torch.randn(2, 8, 40, 40) * 3.0 + 5.0
+    for want, got in zip(model(x), cand(x)):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)

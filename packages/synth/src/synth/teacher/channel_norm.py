@@ -9,19 +9,20 @@ same kernel normalises with the running estimates instead. Group norm always use
 Instance norm (per (sample, channel) statistics, no affine by default) is a row kernel (`rows.py`).
 
 The input is a contiguous (N, C, inner) tensor; reductions walk it BLOCK_R (BLOCK_N) elements at a time:
-one pass for the mean, one for the variance around it, one to normalise and store.
+one pass for the mean, one for the variance around it, one to normalise and store. A consuming pointwise
+region of the same shape runs in that last pass (the epilogue), so batch norm -> celu is one kernel.
 """
 from __future__ import annotations
 
+import math
+
 from synth.teacher import tiling
+from synth.teacher.epilogue import index_args, index_call, region_body, signature
 
 BATCH_NORMS = frozenset({f"batch_norm{d}d" for d in (1, 2, 3)})
 CHANNEL_NORM_OPS = BATCH_NORMS | {"group_norm"}
 
-BATCH_NORM_KERNEL = '''@triton.jit
-def {name}(x_ptr, w_ptr, b_ptr, mean_ptr, var_ptr, count_ptr, out_ptr, n_batch, n_channels, n_inner,
-{pad}eps, momentum, TRAINING: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr):
-    # batch norm of x viewed as (n_batch, n_channels, n_inner), BLOCK_C channels per program: training
+BATCH_NORM_BODY = '''    # batch norm of x viewed as (n_batch, n_channels, n_inner), BLOCK_C channels per program: training
     # mode uses each channel's batch mean and biased variance and updates the running estimates
     # (unbiased variance); eval mode uses the running estimates
     chans = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)[:, None]
@@ -63,12 +64,9 @@ def {name}(x_ptr, w_ptr, b_ptr, mean_ptr, var_ptr, count_ptr, out_ptr, n_batch, 
         offsets = ((r // n_inner) * n_channels + chans) * n_inner + r % n_inner
         x = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
         y = (x - mean) * inv_std * w + b
-        tl.store(out_ptr + offsets, y.to(out_ptr.dtype.element_ty), mask=mask)'''
+{epilogue}'''
 
-GROUP_NORM_KERNEL = '''@triton.jit
-def {name}(x_ptr, w_ptr, b_ptr, out_ptr, n_rows, n_cols, n_groups, n_inner, eps,
-{pad}BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    # group norm: row (n, g) holds the channels of group g of sample n times their n_inner positions;
+GROUP_NORM_BODY = '''    # group norm: row (n, g) holds the channels of group g of sample n times their n_inner positions;
     # normalise by the row's mean and biased variance, then scale and shift per channel. BLOCK_M rows
     # per program, walked BLOCK_N columns at a time
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)[:, None]
@@ -96,33 +94,132 @@ def {name}(x_ptr, w_ptr, b_ptr, out_ptr, n_rows, n_cols, n_groups, n_inner, eps,
         w = tl.load(w_ptr + chans, mask=mask, other=0.0).to(tl.float32)
         b = tl.load(b_ptr + chans, mask=mask, other=0.0).to(tl.float32)
         y = (x - mean) * inv_std * w + b
-        tl.store(out_ptr + rows * n_cols + cols, y.to(out_ptr.dtype.element_ty), mask=mask)'''
+        offsets = rows * n_cols + cols
+{epilogue}'''
 
 
-def channel_norm_kernel(name: str, op: str) -> str:
-    """Source of the `@triton.jit` kernel `name` for batch norm or group norm."""
-    template = GROUP_NORM_KERNEL if op == "group_norm" else BATCH_NORM_KERNEL
-    return template.format(name=name, pad=" " * (len(name) + 5))
+# a group norm whose rows would occupy fewer programs than this (about two waves on a 132-SM H100/H200) and
+# need more than one block each is split along its rows instead: one program per (row, block)
+SPLIT_BELOW_PROGRAMS = 264
+# at most this many blocks per row in the split form (the normalising kernel combines them in one tile)
+MAX_SPLITS = 1024
+
+GROUP_NORM_STATS_KERNEL = '''@triton.jit
+def {name}(x_ptr, mean_ptr, m2_ptr, n_cols, n_splits, BLOCK_N: tl.constexpr):
+    # group norm, split form, pass 1: program (row, block) writes the mean of its BLOCK_N columns of the row
+    # and their sum of squared deviations around that mean; the normalising kernel combines the blocks
+    row = tl.program_id(0)
+    block = tl.program_id(1)
+    cols = block * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask = cols < n_cols
+    x = tl.load(x_ptr + row * n_cols + cols, mask=mask, other=0.0).to(tl.float32)
+    mean = tl.sum(x, axis=0) / tl.minimum(n_cols - block * BLOCK_N, BLOCK_N)
+    d = tl.where(mask, x - mean, 0.0)
+    tl.store(mean_ptr + row * n_splits + block, mean)
+    tl.store(m2_ptr + row * n_splits + block, tl.sum(d * d, axis=0))'''
+
+GROUP_NORM_SPLIT_BODY = '''    # group norm, split form, pass 2: program (row, block) combines the row's block statistics (Chan et al.:
+    # M2 = sum of the blocks' M2 + n_b * (mean_b - mean)^2), then normalises its block and applies the
+    # per-channel affine map
+    row = tl.program_id(0)
+    block = tl.program_id(1)
+    s = tl.arange(0, BLOCK_S)
+    s_mask = s < n_splits
+    means = tl.load(mean_ptr + row * n_splits + s, mask=s_mask, other=0.0)
+    m2s = tl.load(m2_ptr + row * n_splits + s, mask=s_mask, other=0.0)
+    counts = tl.where(s_mask, tl.minimum(n_cols - s * BLOCK_N, BLOCK_N), 0).to(tl.float32)
+    mean = tl.sum(counts * means, axis=0) / n_cols
+    dev = means - mean
+    inv_std = 1.0 / tl.sqrt(tl.sum(m2s + counts * dev * dev, axis=0) / n_cols + eps)
+    cols = block * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask = cols < n_cols
+    x = tl.load(x_ptr + row * n_cols + cols, mask=mask, other=0.0).to(tl.float32)
+    chans = (row % n_groups) * (n_cols // n_inner) + cols // n_inner
+    w = tl.load(w_ptr + chans, mask=mask, other=0.0).to(tl.float32)
+    b = tl.load(b_ptr + chans, mask=mask, other=0.0).to(tl.float32)
+    y = (x - mean) * inv_std * w + b
+    offsets = row * n_cols + cols
+{epilogue}'''
 
 
-def channel_norm_glue(name: str, op: str, x: str, module: str, out: str) -> list[str]:
-    """Glue computing `out` = the norm `module` (operator `op`) of glue tensor `x` with kernel `name`."""
+def split_group_norm(shape: tuple[int, ...], groups: int) -> bool:
+    """Group norm of an input of `shape` takes the split form under the current tiling: its rows need more
+    than one block and the one-kernel form would run too few programs to fill the GPU."""
+    n_rows, n_cols = shape[0] * groups, shape[1] // groups * math.prod(shape[2:])
+    t = tiling.current()
+    if n_cols <= t.max_block:
+        return False
+    rows_per_program = max(1, t.row_tile // t.max_block)
+    return -(-n_rows // rows_per_program) < SPLIT_BELOW_PROGRAMS
+
+
+def channel_norm_kernel(name: str, op: str, n_inputs: int = 0, strided: list[int] = (), rank: int = 0,
+                        lines: list[str] = (), outputs: list[str] = ("y",), split: bool = False) -> str:
+    """Source of the `@triton.jit` kernel `name` for batch norm or group norm (`split`: the normalising
+    kernel of group norm's split form, after `group_norm_stats_kernel`). The normalised value `y` goes
+    through the pointwise epilogue `lines` (inputs in0.., see `epilogue.region_body`; `rank` is the output's)
+    and values `outputs` are stored to out0, out1... at the element's offset in the contiguous output."""
+    group = op == "group_norm"
+    args = ["x_ptr", "w_ptr", "b_ptr"] + ([] if group else ["mean_ptr", "var_ptr", "count_ptr"])
+    args += ["mean_ptr", "m2_ptr"] if split else []
+    args += [f"in{i}_ptr" for i in range(n_inputs)] + [f"out{j}_ptr" for j in range(len(outputs))]
+    if split:
+        args += ["n_cols", "n_splits", "n_groups", "n_inner", "eps"]
+    else:
+        args += (["n_rows", "n_cols", "n_groups", "n_inner", "eps"] if group
+                 else ["n_batch", "n_channels", "n_inner", "eps", "momentum"])
+    args += index_args(list(strided), rank)
+    consts = ["BLOCK_N", "BLOCK_S"] if split else ["BLOCK_M", "BLOCK_N"] if group else ["TRAINING", "BLOCK_C", "BLOCK_R"]
+    epilogue = ["# pointwise epilogue on the normalised values"] if lines else []
+    epilogue += region_body(n_inputs, list(strided), rank, list(lines), list(outputs))
+    indent = 4 if split else 8
+    body = (GROUP_NORM_SPLIT_BODY if split else GROUP_NORM_BODY if group else BATCH_NORM_BODY).format(
+        epilogue="\n".join(" " * indent + line for line in epilogue))
+    return "\n".join(["@triton.jit", *signature(name, args, consts)]) + "\n" + body
+
+
+def group_norm_stats_kernel(name: str) -> str:
+    """Source of pass 1 of group norm's split form (block means and M2)."""
+    return GROUP_NORM_STATS_KERNEL.format(name=name)
+
+
+def channel_norm_glue(name: str, op: str, x: str, module: str, outs: list[str], operands: list[str] = (),
+                      strided: list[int] = (), epilogue: list[str] = (), stats: str | None = None) -> list[str]:
+    """Glue computing `outs` (the norm `module`, operator `op`, of glue tensor `x`, or the values its fused
+    pointwise `epilogue` stores) with kernel `name`; `operands` are the epilogue's glue tensors. With
+    `stats` (group norm only), the split form: kernel `stats` writes block statistics, then `name`."""
     m = "norm"
-    shapes = [f"norm = {module}", f"xc = {x}.contiguous()",
-              f"{out} = torch.empty_like(xc)",
+    fused = f"; epilogue fused: {' -> '.join(epilogue)}" if epilogue else ""
+    shapes = [f"norm = {module}", f"xc = {x}.contiguous()", *[f"{out} = torch.empty_like(xc)" for out in outs],
+              *(["shape = xc.shape"] if strided else []),
               "n_batch, n_channels, n_inner = xc.shape[0], xc.shape[1], xc.shape[2:].numel()"]
+    tensors = [*operands, *outs]
+    index = index_call(list(operands), list(strided))
+    if stats is not None:
+        call = ["xc", f"{m}.weight", f"{m}.bias", "means", "m2s", *tensors, "n_cols", "n_splits", f"{m}.num_groups",
+                "n_inner", f"{m}.eps", *index, "BLOCK_N=BLOCK_N", "BLOCK_S=triton.next_power_of_2(n_splits)"]
+        return [f"# group_norm, split form: few long rows (sample, group), each cut into blocks of BLOCK_N that "
+                f"separate programs reduce, then normalise{fused}", *shapes,
+                f"n_rows, n_cols = n_batch * {m}.num_groups, n_channels // {m}.num_groups * n_inner",
+                f"BLOCK_N = max(min(triton.next_power_of_2(n_cols), {tiling.current().max_block}), "
+                f"triton.next_power_of_2(triton.cdiv(n_cols, {MAX_SPLITS})))",
+                "n_splits = triton.cdiv(n_cols, BLOCK_N)",
+                "means = torch.empty((n_rows, n_splits), device=xc.device, dtype=torch.float32)",
+                "m2s = torch.empty_like(means)",
+                f"{stats}[(n_rows, n_splits)](xc, means, m2s, n_cols, n_splits, BLOCK_N=BLOCK_N)",
+                f"{name}[(n_rows, n_splits)]({', '.join(call)})"]
     if op == "group_norm":
-        call = ["xc", f"{m}.weight", f"{m}.bias", out, "n_rows", "n_cols", f"{m}.num_groups", "n_inner",
-                f"{m}.eps", "BLOCK_M=BLOCK_M", "BLOCK_N=BLOCK_N"]
-        return ["# group_norm: statistics per (sample, group), then the per-channel affine map", *shapes,
+        call = ["xc", f"{m}.weight", f"{m}.bias", *tensors, "n_rows", "n_cols", f"{m}.num_groups", "n_inner",
+                f"{m}.eps", *index, "BLOCK_M=BLOCK_M", "BLOCK_N=BLOCK_N"]
+        return [f"# group_norm: statistics per (sample, group), then the per-channel affine map{fused}", *shapes,
                 f"n_rows, n_cols = n_batch * {m}.num_groups, n_channels // {m}.num_groups * n_inner",
                 f"BLOCK_N = min(triton.next_power_of_2(n_cols), {tiling.current().max_block})",
                 f"BLOCK_M = max(1, min(triton.next_power_of_2(n_rows), {tiling.current().row_tile} // BLOCK_N))",
                 f"{name}[(triton.cdiv(n_rows, BLOCK_M),)]({', '.join(call)})"]
     call = ["xc", f"{m}.weight", f"{m}.bias", f"{m}.running_mean", f"{m}.running_var",
-            f"{m}.num_batches_tracked", out, "n_batch", "n_channels", "n_inner", f"{m}.eps", "momentum",
-            f"TRAINING={m}.training", "BLOCK_C=BLOCK_C", "BLOCK_R=BLOCK_R"]
-    return [f"# {op}: per-channel batch statistics in training mode (running estimates updated too)",
+            f"{m}.num_batches_tracked", *tensors, "n_batch", "n_channels", "n_inner", f"{m}.eps", "momentum",
+            *index, f"TRAINING={m}.training", "BLOCK_C=BLOCK_C", "BLOCK_R=BLOCK_R"]
+    return [f"# {op}: per-channel batch statistics in training mode (running estimates updated too){fused}",
             *shapes,
             "# momentum None means a cumulative average over the batches seen",
             f"momentum = {m}.momentum if {m}.momentum is not None else 1.0 / (int({m}.num_batches_tracked) + 1)",

@@ -7,9 +7,10 @@ Partition (in topological order):
   reads every outside input through the strides of `input.expand(shape)` (broadcast dims have stride 0),
   or by flat offset when the input is contiguous with exactly that shape;
 * epilogues: a pointwise region may also join the region of a matmul-class operator, a convolution, a
-  pooling operator or a row operator of its shape (at most one such host per region); the region is then
-  computed in the host's epilogue (`matmul.py`: inside the tiled `tl.dot` kernel; `conv.py`: one kernel
-  after the PyTorch convolution, with the conv bias; `pool.py`: on the pooled values; `rows.py`: inside
+  pooling operator, a batch or group norm or a row operator of its shape (at most one such host per
+  region); the region is then computed in the host's epilogue (`matmul.py`: inside the tiled `tl.dot`
+  kernel; `conv.py`: one kernel after the PyTorch convolution, with the conv bias; `pool.py`: on the
+  pooled values; `channel_norm.py`: in the normalising pass; `rows.py`: inside
   the row kernel, for a row operator that reduces, or whose reduced dims are last or one block read in
   place, so its output is written in row-major order);
 * prologues: a pointwise region whose one result feeds only a row operator, reading one tensor of the
@@ -19,7 +20,8 @@ Partition (in topological order):
   (rows, cols) matrix; one row kernel runs over the rows;
 * pooling (`pool.py`): one windowed-reduction kernel, with the consuming pointwise region fused as its
   epilogue; a global average pool (`global_pool.py`) reduces whole planes instead, split over programs
-  when there are few; batch/group norm (`channel_norm.py`): one looped reduction kernel;
+  when there are few; batch/group norm (`channel_norm.py`): one looped reduction kernel, with the consuming
+  pointwise region fused into its last pass;
 * layout operators (flatten, permute, cat, ...): views or copies in the glue, which the verifier allows;
   an output not made by a kernel (a layout copy, a bare convolution, a view of an input) is copied by a
   Triton kernel so that every returned tensor comes from a kernel; a contiguous view of kernel outputs
@@ -34,7 +36,8 @@ import networkx as nx
 
 from synth.ir import Graph
 from synth.teacher import matmul
-from synth.teacher.channel_norm import CHANNEL_NORM_OPS, channel_norm_glue, channel_norm_kernel
+from synth.teacher.channel_norm import (CHANNEL_NORM_OPS, channel_norm_glue, channel_norm_kernel,
+                                       group_norm_stats_kernel, split_group_norm)
 from synth.teacher.conv import CONV_OPS, bias_view, conv_call
 from synth.teacher.epilogue import index_args, index_call, region_body, signature
 from synth.teacher.global_pool import global_pool_glue, is_global, mean_kernel, partial_kernel
@@ -149,7 +152,8 @@ class _Lowering:
     def _host(self, n: int) -> bool:
         """Node `n` can run a pointwise region on its output inside its own kernel (an epilogue)."""
         op = self.g.op_name(n)
-        return op in EPILOGUE_HOSTS or op in POOL_OPS or op in ROW_OPS and self._row_in_order(n)
+        return (op in EPILOGUE_HOSTS or op in POOL_OPS or op in CHANNEL_NORM_OPS
+                or op in ROW_OPS and self._row_in_order(n))
 
     def _convex(self, region: list[int]) -> bool:
         """No input from outside `region` depends on a node inside it."""
@@ -180,7 +184,7 @@ class _Lowering:
             elif op in POOL_OPS:
                 self.pool(hosts[0], group)
             elif op in CHANNEL_NORM_OPS:
-                self.channel_norm(group[0])
+                self.channel_norm(hosts[0], group)
             else:
                 self.layout(group[0])
         outs = [self.copy(n) if n in self.from_glue and not self._views_kernel_output(n) else self.names[n]
@@ -474,14 +478,29 @@ class _Lowering:
         for _, m in outputs:
             self.names[m], self.contiguous[m] = f"t{m}", True
 
-    def channel_norm(self, n: int) -> None:
+    def channel_norm(self, n: int, group: list[int]) -> None:
+        """Batch or group norm `n`, computing the rest of `group` (pointwise, its shape) in the kernel's
+        epilogue."""
         g = self.g
         op = g.op_name(n)
-        name = self._kernel_name("group_norm" if op == "group_norm" else "batch_norm")
-        self.kernels.append(channel_norm_kernel(name, op))
+        outside, lines, outputs, _, _ = self.region(group, n, "y")
+        epilogue = [g.op_name(m) for m in group if m != n]
+        stem = "group_norm" if op == "group_norm" else "batch_norm"
+        name = self._kernel_name("_".join([stem, *dict.fromkeys(epilogue[:3])]))
+        operands = [(self.names[t], self._dense(t, n)) for t in outside]
+        strided = [i for i, (_, dense) in enumerate(operands) if not dense]
+        values, outs = [value for value, _ in outputs], [f"t{m}" for _, m in outputs]
         (x,) = g.inputs_of(n)
-        self.body += channel_norm_glue(name, op, self.names[x], f"self.{op}{n}", f"t{n}")
-        self.names[n], self.contiguous[n] = f"t{n}", True
+        stats = None
+        if op == "group_norm" and split_group_norm(g.shape(x), g.params(n)["groups"]):
+            stats = self._kernel_name("group_norm_stats")
+            self.kernels.append(group_norm_stats_kernel(stats))
+        self.kernels.append(channel_norm_kernel(name, op, len(operands), strided, len(g.shape(n)), lines, values,
+                                                split=stats is not None))
+        self.body += channel_norm_glue(name, op, self.names[x], f"self.{op}{n}", outs, [t for t, _ in operands],
+                                       strided, epilogue, stats)
+        for _, m in outputs:
+            self.names[m], self.contiguous[m] = f"t{m}", True
 
     # layout operators -----------------------------------------------------------------------------------
     def layout(self, n: int) -> None:
