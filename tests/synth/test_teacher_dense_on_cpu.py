@@ -114,11 +114,13 @@ def norm_epilogue_graph() -> Graph:
 
 
 def split_norm_graph() -> Graph:
-    """Group norm with few long rows (2 samples x 2 groups of 6,400 elements): the split form, block
-    statistics then normalisation, with a fused broadcast epilogue and the norm itself returned."""
+    """Norms with few long rows take the split form (block statistics, then normalisation), each with a
+    fused epilogue and the norm itself returned: group norm, 2 samples x 2 groups of 6,400 elements, times
+    a broadcast parameter; batch norm, 3 channels of 3,600 elements, then relu."""
     g = Graph()
     gn = g.add("group_norm", [g.input((2, 8, 40, 40))], groups=2, features=8)
-    g.outputs = [gn, g.add("mul", [gn, g.parameter((8, 1, 1))])]
+    bn = g.add("batch_norm2d", [g.input((4, 3, 30, 30))], features=3)
+    g.outputs = [gn, g.add("mul", [gn, g.parameter((8, 1, 1))]), bn, g.add("relu", [bn])]
     return g
 
 
@@ -150,7 +152,8 @@ def fusion_graph() -> Graph:
     (pool_graph, ["max_pool2d_kernel", "avg_pool3d_kernel", "adaptive_avg_pool1d_kernel"]),
     (norm_graph, ["batch_norm_kernel", "group_norm_kernel", "instance_norm2d_rows_kernel"]),
     (norm_epilogue_graph, ["batch_norm_celu_kernel", "group_norm_add_relu_kernel"]),
-    (split_norm_graph, ["group_norm_stats_kernel", "group_norm_mul_kernel"]),
+    (split_norm_graph, ["group_norm_stats_kernel", "group_norm_mul_kernel", "batch_norm_stats_kernel",
+                        "batch_norm_relu_kernel"]),
     (global_pool_graph, ["adaptive_avg_pool1d_partial_kernel", "adaptive_avg_pool1d_kernel",
                          "adaptive_avg_pool2d_relu_mul_kernel", "adaptive_avg_pool3d_kernel",
                          "adaptive_avg_pool2d_kernel"]),
@@ -168,10 +171,12 @@ def test_dense_lowering_is_accepted(verifier, graph, kernels):
     if graph is global_pool_graph:
         # the global pools read whole planes; only the size-3 pool walks windows
         assert program.count("for w0 in range(") == 1 and "out_sizes = (3, 3)" in program
-    if graph in (norm_epilogue_graph, split_norm_graph):
+    if graph is norm_epilogue_graph:
         assert program.count("@triton.jit") == 2, program
     if graph is split_norm_graph:
-        assert "[(n_rows, n_splits)]" in program and "for c0 in range(" not in program
+        assert program.count("@triton.jit") == 4, program
+        assert "[(n_rows, n_splits)]" in program and "[(n_channels, n_splits)]" in program
+        assert "for c0 in range(" not in program and "for r0 in range(" not in program
     if graph is fusion_graph:
         # five kernels, no copy kernel, no permuted copy, the conv1d bias inside the PyTorch call
         assert program.count("@triton.jit") == 5 and ".permute(" not in program, program
@@ -206,27 +211,30 @@ def test_mutated_dense_lowering_is_rejected(verifier, graph, old, new):
     assert verdict.stage == "correct", verdict.summary()
 
 
-def test_batch_norm_running_estimates_follow_the_reference(tmp_path):
+# the one-kernel form, and the split form (2 channels of 1,440 elements: two blocks, the second short)
+@pytest.mark.parametrize("op, shape", [("batch_norm3d", (3, 4, 2, 3, 5)), ("batch_norm2d", (6, 2, 20, 12))])
+def test_batch_norm_running_estimates_follow_the_reference(tmp_path, op, shape):
     """Training-mode forwards update running mean/var/count like nn.BatchNorm; eval mode then uses them."""
     g = Graph()
-    g.outputs = [g.add("batch_norm3d", [g.input((3, 4, 2, 3, 5))], features=4)]
+    g.outputs = [g.add(op, [g.input(shape)], features=shape[1])]
     task = g.to_task(id="teacher_bn_state", level=1)
     (tmp_path / "ref.py").write_text(task.code)
     (tmp_path / "cand.py").write_text(lower(g))
-    ref_mod = load_module(tmp_path / "ref.py", "_teacher_bn_ref")
-    cand_mod = load_module(tmp_path / "cand.py", "_teacher_bn_cand")
+    ref_mod = load_module(tmp_path / "ref.py", f"_teacher_bn_ref_{op}")
+    cand_mod = load_module(tmp_path / "cand.py", f"_teacher_bn_cand_{op}")
+    assert ("batch_norm_stats_kernel" in cand_mod.__dict__) == (op == "batch_norm2d")
     init = ref_mod.get_init_inputs()
     ref, new = ref_mod.Model(*init), cand_mod.ModelNew(*init)
     new.load_state_dict(ref.state_dict())
     torch.manual_seed(0)
     with torch.no_grad():
         for _ in range(3):
-            x = torch.randn(3, 4, 2, 3, 5) * 2 + 1
+            x = torch.randn(shape) * 2 + 1
             torch.testing.assert_close(new(x), ref(x), atol=1e-5, rtol=1e-5)
         for key, value in ref.state_dict().items():
             torch.testing.assert_close(new.state_dict()[key], value, atol=1e-6, rtol=1e-5, msg=key)
         ref.eval(), new.eval()
-        x = torch.randn(3, 4, 2, 3, 5)
+        x = torch.randn(shape)
         torch.testing.assert_close(new(x), ref(x), atol=1e-5, rtol=1e-5)
 
 
@@ -301,26 +309,35 @@ def test_fused_norm_epilogues_compile_for_sm90():
 
     pairs = [(g.to_task(id="t", level=6).code, extract_program(lower(g, tiling)))
              for g in (norm_epilogue_graph(), split_norm_graph()) for tiling in SWEEP]
-    for report in front_end_reports(pairs):
-        assert not report["errors"] and not report["forward_error"] and report["kernels"] == 2, report
+    for report, kernels in zip(front_end_reports(pairs), [2] * len(SWEEP) + [4] * len(SWEEP)):
+        assert not report["errors"] and not report["forward_error"] and report["kernels"] == kernels, report
 
 
 @pytest.mark.parametrize("tiling", SWEEP)
-def test_split_group_norm_matches_torch_for_every_tiling(tmp_path, tiling):
-    """The split form under each tiling of the sweep (1 to 25 blocks per row, a short last block)."""
+def test_split_norms_match_torch_for_every_tiling(tmp_path, tiling):
+    """The split forms under each tiling of the sweep (1 to 25 blocks per row, a short last block): outputs
+    and batch norm's running estimates over two training-mode forwards, then eval mode."""
     g = split_norm_graph()
     program = lower(g, tiling)
     assert "group_norm_stats_kernel[(n_rows, n_splits)]" in program
-    (tmp_path / "ref.py").write_text(g.to_task(id="split_gn", level=6).code)
+    assert "batch_norm_stats_kernel[(n_channels, n_splits)]" in program
+    (tmp_path / "ref.py").write_text(g.to_task(id="split_norms", level=6).code)
     (tmp_path / "cand.py").write_text(program)
-    ref = load_module(tmp_path / "ref.py", f"_teacher_split_gn_ref_{tmp_path.name}")
-    new = load_module(tmp_path / "cand.py", f"_teacher_split_gn_cand_{tmp_path.name}")
+    ref = load_module(tmp_path / "ref.py", f"_teacher_split_ref_{tmp_path.name}")
+    new = load_module(tmp_path / "cand.py", f"_teacher_split_cand_{tmp_path.name}")
     model = ref.Model(*ref.get_init_inputs())
     with torch.no_grad():
         for p in model.parameters():
             p.uniform_(0.5, 1.5)
     cand = new.ModelNew(*ref.get_init_inputs())
     cand.load_state_dict(model.state_dict())
-    x = torch.randn(2, 8, 40, 40) * 3.0 + 5.0
-    for want, got in zip(model(x), cand(x)):
-        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for mode in ("train", "train", "eval"):
+            if mode == "eval":
+                model.eval(), cand.eval()
+            xs = (torch.randn(2, 8, 40, 40) * 3.0 + 5.0, torch.randn(4, 3, 30, 30) * 2.0 - 1.0)
+            for want, got in zip(model(*xs), cand(*xs)):
+                torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+            for key, value in model.state_dict().items():
+                torch.testing.assert_close(cand.state_dict()[key], value, atol=1e-6, rtol=1e-5, msg=key)

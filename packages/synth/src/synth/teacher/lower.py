@@ -21,7 +21,8 @@ Partition (in topological order):
 * pooling (`pool.py`): one windowed-reduction kernel, with the consuming pointwise region fused as its
   epilogue; a global average pool (`global_pool.py`) reduces whole planes instead, split over programs
   when there are few; batch/group norm (`channel_norm.py`): one looped reduction kernel, with the consuming
-  pointwise region fused into its last pass;
+  pointwise region fused into its last pass, or, for few long rows, a block-statistics kernel and a
+  normalising kernel over (row, block) programs;
 * layout operators (flatten, permute, cat, ...): views or copies in the glue, which the verifier allows;
   an output not made by a kernel (a layout copy, a bare convolution, a view of an input) is copied by a
   Triton kernel so that every returned tensor comes from a kernel; a contiguous view of kernel outputs
@@ -37,7 +38,7 @@ import networkx as nx
 from synth.ir import Graph
 from synth.teacher import matmul
 from synth.teacher.channel_norm import (CHANNEL_NORM_OPS, channel_norm_glue, channel_norm_kernel,
-                                       group_norm_stats_kernel, split_group_norm)
+                                       norm_stats_kernel, split_norm)
 from synth.teacher.conv import CONV_OPS, bias_view, conv_call
 from synth.teacher.epilogue import index_args, index_call, region_body, signature
 from synth.teacher.global_pool import global_pool_glue, is_global, mean_kernel, partial_kernel
@@ -492,9 +493,9 @@ class _Lowering:
         values, outs = [value for value, _ in outputs], [f"t{m}" for _, m in outputs]
         (x,) = g.inputs_of(n)
         stats = None
-        if op == "group_norm" and split_group_norm(g.shape(x), g.params(n)["groups"]):
-            stats = self._kernel_name("group_norm_stats")
-            self.kernels.append(group_norm_stats_kernel(stats))
+        if split_norm(op, g.shape(x), g.params(n).get("groups", 1)):
+            stats = self._kernel_name(f"{stem}_stats")
+            self.kernels.append(norm_stats_kernel(stats, op))
         self.kernels.append(channel_norm_kernel(name, op, len(operands), strided, len(g.shape(n)), lines, values,
                                                 split=stats is not None))
         self.body += channel_norm_glue(name, op, self.names[x], f"self.{op}{n}", outs, [t for t, _ in operands],
