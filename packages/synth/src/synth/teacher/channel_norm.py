@@ -127,14 +127,8 @@ GROUP_NORM_SPLIT_BODY = '''    # group norm, split form, pass 2: program (row, b
     # per-channel affine map
     row = tl.program_id(0)
     block = tl.program_id(1)
-    s = tl.arange(0, BLOCK_S)
-    s_mask = s < n_splits
-    means = tl.load(mean_ptr + row * n_splits + s, mask=s_mask, other=0.0)
-    m2s = tl.load(m2_ptr + row * n_splits + s, mask=s_mask, other=0.0)
-    counts = tl.where(s_mask, tl.minimum(n_cols - s * BLOCK_N, BLOCK_N), 0).to(tl.float32)
-    mean = tl.sum(counts * means, axis=0) / n_cols
-    dev = means - mean
-    inv_std = 1.0 / tl.sqrt(tl.sum(m2s + counts * dev * dev, axis=0) / n_cols + eps)
+{combine}
+    inv_std = 1.0 / tl.sqrt(var + eps)
     cols = block * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = cols < n_cols
     x = tl.load(x_ptr + row * n_cols + cols, mask=mask, other=0.0).to(tl.float32)
@@ -169,14 +163,7 @@ BATCH_NORM_SPLIT_BODY = '''    # batch norm, split form, pass 2: program (channe
     block = tl.program_id(1)
     n_red = n_batch * n_inner
     if TRAINING:
-        s = tl.arange(0, BLOCK_S)
-        s_mask = s < n_splits
-        means = tl.load(part_mean_ptr + chan * n_splits + s, mask=s_mask, other=0.0)
-        m2s = tl.load(part_m2_ptr + chan * n_splits + s, mask=s_mask, other=0.0)
-        counts = tl.where(s_mask, tl.minimum(n_red - s * BLOCK_R, BLOCK_R), 0).to(tl.float32)
-        mean = tl.sum(counts * means, axis=0) / n_red
-        dev = means - mean
-        var = tl.sum(m2s + counts * dev * dev, axis=0) / n_red
+{combine}
         if block == 0:
             running_mean = tl.load(mean_ptr + chan)
             running_var = tl.load(var_ptr + chan)
@@ -196,6 +183,19 @@ BATCH_NORM_SPLIT_BODY = '''    # batch norm, split form, pass 2: program (channe
     x = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
     y = (x - mean) * inv_std * w + b
 {epilogue}'''
+
+
+# the split form's combine of one row's block statistics into its mean and biased variance `var`
+COMBINE = (
+    "s = tl.arange(0, BLOCK_S)",
+    "s_mask = s < n_splits",
+    "means = tl.load({mean_ptr} + {row} * n_splits + s, mask=s_mask, other=0.0)",
+    "m2s = tl.load({m2_ptr} + {row} * n_splits + s, mask=s_mask, other=0.0)",
+    "counts = tl.where(s_mask, tl.minimum({n} - s * {block}, {block}), 0).to(tl.float32)",
+    "mean = tl.sum(counts * means, axis=0) / {n}",
+    "dev = means - mean",
+    "var = tl.sum(m2s + counts * dev * dev, axis=0) / {n}",
+)
 
 
 def split_norm(op: str, shape: tuple[int, ...], groups: int = 1) -> bool:
@@ -238,7 +238,10 @@ def channel_norm_kernel(name: str, op: str, n_inputs: int = 0, strided: list[int
     epilogue = ["# pointwise epilogue on the normalised values"] if lines else []
     epilogue += region_body(n_inputs, list(strided), rank, list(lines), list(outputs))
     indent = 4 if split else 8
-    body = template.format(epilogue="\n".join(" " * indent + line for line in epilogue))
+    names = (dict(mean_ptr="mean_ptr", m2_ptr="m2_ptr", row="row", n="n_cols", block="BLOCK_N") if group else
+             dict(mean_ptr="part_mean_ptr", m2_ptr="part_m2_ptr", row="chan", n="n_red", block="BLOCK_R"))
+    combine = "\n".join(" " * (4 if group else 8) + line.format(**names) for line in COMBINE)
+    body = template.format(epilogue="\n".join(" " * indent + line for line in epilogue), combine=combine)
     return "\n".join(["@triton.jit", *signature(name, args, consts)]) + "\n" + body
 
 
