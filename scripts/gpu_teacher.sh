@@ -129,6 +129,12 @@ for name in ("best_of_n_l2", "best_of_n_l1", "best_of_n_kb", "fragments"):
     fails = a.get("error_classes") or {}
     if fails:
         lines.append("failures: " + ", ".join(f"{k} x{v}" for k, v in sorted(fails.items(), key=lambda kv: -kv[1])))
+    if name == "best_of_n_l2":  # the targets: > 1x eager on >= 90 %, >= 0.95x torch.compile on >= 50 %
+        n = len(rows)
+        fast = sum(1 for r in rows if r["accepted"] and (r.get("speedup_eager") or 0) > 1.0)
+        par = sum(1 for r in rows if r["accepted"] and (r.get("speedup_compile") or 0) >= 0.95)
+        lines += ["", f"level-2 targets: faster than eager on {fast}/{n} ({100 * fast / max(n, 1):.0f} %, target 90 %), "
+                  f">= 0.95x torch.compile on {par}/{n} ({100 * par / max(n, 1):.0f} %, target 50 %)"]
     if name == "best_of_n_l1":
         best = rows
     if name == "best_of_n_kb":

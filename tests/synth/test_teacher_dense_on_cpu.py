@@ -35,8 +35,8 @@ def matmul_graph() -> Graph:
 
 
 def conv_graph() -> Graph:
-    """conv2d -> (+bias) -> silu -> * x-shaped parameter in one epilogue kernel; a bias-free conv1d returned
-    as is (copied by a kernel); conv_transpose3d with its bias as the only epilogue."""
+    """conv2d -> (+bias) -> silu -> * x-shaped parameter in one epilogue kernel; a bias-free conv1d and a
+    conv_transpose3d with its bias returned straight from PyTorch (the epilogue kernel computes an output)."""
     g = Graph()
     x = g.input((2, 4, 9, 9))
     c = g.add("conv2d", [x], in_channels=4, out_channels=8, kernel_size=3, stride=1, padding=1, dilation=1,
@@ -47,6 +47,30 @@ def conv_graph() -> Graph:
     c3 = g.add("conv_transpose3d", [g.input((2, 4, 3, 4, 5))], in_channels=4, out_channels=2, kernel_size=2,
                stride=2, padding=0, output_padding=0, groups=1, bias=True)
     g.outputs = [y, c1, c3]
+    return g
+
+
+def conv_only_graph() -> Graph:
+    """Two returned convolutions and nothing else: the smaller (conv1d, bias-free) keeps a Triton copy so
+    that the output depends on a kernel; the larger comes straight from PyTorch with its bias."""
+    g = Graph()
+    c2 = g.add("conv2d", [g.input((2, 4, 9, 9))], in_channels=4, out_channels=8, kernel_size=3, stride=1,
+               padding=1, dilation=1, groups=1, bias=True)
+    c1 = g.add("conv1d", [g.input((3, 5, 17))], in_channels=5, out_channels=4, kernel_size=3, stride=2,
+               padding=0, dilation=2, groups=1, bias=False)
+    g.outputs = [c2, c1]
+    return g
+
+
+def gather_graph() -> Graph:
+    """stack -> relu6 and cat (dim 1, uneven halves) -> add a broadcast parameter -> tanh, each read by its
+    pointwise kernel from the two inputs; a cat that a row kernel also reads stays a PyTorch cat."""
+    g = Graph()
+    x, y = g.input((3, 5, 4)), g.input((3, 5, 4))
+    st = g.add("relu6", [g.add("stack", [x, y], dim=2)])
+    ct = g.add("tanh", [g.add("add", [g.add("cat", [x, g.input((3, 2, 4))], dim=1), g.parameter((7, 1))])])
+    kept = g.add("cat", [y, x], dim=0)
+    g.outputs = [st, ct, g.add("softmax", [kept], dim=1), g.add("abs", [kept])]
     return g
 
 
@@ -148,7 +172,9 @@ def fusion_graph() -> Graph:
                     "max_pool2d_clamp_kernel"]),
     # linear+add+relu, bmm+gelu+scale, mm, matmul, linear: one kernel each
     (matmul_graph, ["linear_add_relu_kernel", "bmm_gelu_scale_kernel", "mm_kernel", "matmul_kernel"]),
-    (conv_graph, ["conv2d_bias_silu_mul_kernel", "copy_kernel", "conv_transpose3d_bias_kernel"]),
+    (conv_graph, ["conv2d_bias_silu_mul_kernel"]),
+    (conv_only_graph, ["copy_kernel"]),
+    (gather_graph, ["relu6_kernel", "fused_add_tanh_kernel", "softmax_rows_kernel", "abs_kernel"]),
     (pool_graph, ["max_pool2d_kernel", "avg_pool3d_kernel", "adaptive_avg_pool1d_kernel"]),
     (norm_graph, ["batch_norm_kernel", "group_norm_kernel", "instance_norm2d_rows_kernel"]),
     (norm_epilogue_graph, ["batch_norm_celu_kernel", "group_norm_add_relu_kernel"]),
@@ -168,6 +194,13 @@ def test_dense_lowering_is_accepted(verifier, graph, kernels):
         assert program.count("@triton.jit") == 5 and 'input_precision="ieee"' in program
     if graph is conv_graph:
         assert "F.conv2d(" in program and "F.conv_transpose3d(" in program
+        assert program.count("@triton.jit") == 1 and "conv.bias, conv.stride" in program
+    if graph is gather_graph:
+        assert program.count("= torch.cat(") == 1 and "= torch.stack(" not in program, program
+        assert program.count("in0 = tl.where(in0_first, in0_a, in0_b)") == 2, program
+    if graph is conv_only_graph:
+        assert program.count("@triton.jit") == 1 and "conv.bias, conv.stride" in program
+        assert "return (t1_conv, t3_out)" in program, program
     if graph is global_pool_graph:
         # the global pools read whole planes; only the size-3 pool walks windows
         assert program.count("for w0 in range(") == 1 and "out_sizes = (3, 3)" in program
@@ -185,10 +218,24 @@ def test_dense_lowering_is_accepted(verifier, graph, kernels):
     assert verdict.accepted, verdict.summary()
 
 
+def test_tensor_core_tilings_write_tf32x3_and_are_accepted(verifier):
+    """The sweep's tensor-core tilings lower every matmul-class operator with tl.dot(input_precision="tf32x3")
+    (the interpreter computes it exactly; sm_90 compiles it: test_teacher_compiles_for_gpu_on_cpu)."""
+    tilings = [t for t in SWEEP if t.dot_precision == "tf32x3"]
+    assert tilings and SWEEP[0].dot_precision == "ieee"
+    g = matmul_graph()
+    program = lower(g, tilings[0])
+    assert program.count('input_precision="tf32x3"') == 5 and 'input_precision="ieee"' not in program
+    assert "three TF32 tensor-core products" in program
+    verdict = verifier.verify(g.to_task(id="teacher_matmul_tf32x3", level=6), program)
+    assert verdict.accepted, verdict.summary()
+
+
 @pytest.mark.parametrize("graph, old, new", [
     (matmul_graph, "v4 = tl.maximum(v3, 0.0)", "v4 = v3"),  # epilogue activation dropped
     (matmul_graph, "other=0.0)[None, :]", "other=0.0)[None, :] * 0.0"),  # linear bias dropped
     (conv_graph, "v1 = in0 + in1", "v1 = in0"),  # conv bias dropped
+    (gather_graph, "in0_pos < in0_split", "in0_pos <= in0_split"),  # off-by-one between the halves
     (fusion_graph, "p1 = tl.math.erf(x)", "p1 = x"),  # prologue dropped
     (fusion_graph, "+ cols * n_inner", "+ cols"),  # inner stride ignored
     (fusion_graph, "tl.maximum(y, -0.5)", "tl.maximum(y, -0.4)"),  # pool epilogue constant changed
@@ -341,3 +388,16 @@ def test_split_norms_match_torch_for_every_tiling(tmp_path, tiling):
                 torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
             for key, value in model.state_dict().items():
                 torch.testing.assert_close(cand.state_dict()[key], value, atol=1e-6, rtol=1e-5, msg=key)
+
+
+def test_gathers_and_tensor_core_dots_compile_for_sm90():
+    """The fused cat / stack loads and the tf32x3 matmuls go through Triton's sm_90 front end."""
+    from verify import extract_program
+    from verify.gpu_frontend import front_end_reports
+
+    graphs = [(gather_graph, 4), (matmul_graph, 5), (conv_only_graph, 1)]
+    pairs = [(graph().to_task(id="t", level=6).code, extract_program(lower(graph(), tiling)))
+             for graph, _ in graphs for tiling in SWEEP]
+    expected = [kernels for _, kernels in graphs for _ in SWEEP]
+    for report, kernels in zip(front_end_reports(pairs), expected):
+        assert not report["errors"] and not report["forward_error"] and report["kernels"] == kernels, report

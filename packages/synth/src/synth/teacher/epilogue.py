@@ -39,8 +39,9 @@ def index_call(names: list[str], strided: list[int]) -> list[str]:
 
 
 def region_body(n_inputs: int, strided: list[int], rank: int, lines: list[str], outputs: list[str],
-                offsets: str = "offsets", mask: str = "mask") -> list[str]:
-    """Load inputs in0..in{n_inputs - 1} at the tile, run `lines`, store value `outputs[j]` to `out{j}_ptr`."""
+                offsets: str = "offsets", mask: str = "mask", loaded: frozenset[int] = frozenset()) -> list[str]:
+    """Load inputs in0..in{n_inputs - 1} at the tile (except those in `loaded`: the caller's lines define
+    them), run `lines`, store value `outputs[j]` to `out{j}_ptr`."""
     src = []
     if strided:
         src.append(f"rest = {offsets}")
@@ -48,6 +49,8 @@ def region_body(n_inputs: int, strided: list[int], rank: int, lines: list[str], 
             src += [f"idx{d} = rest % size{d}", f"rest = rest // size{d}"]
         src.append("idx0 = rest")
     for i in range(n_inputs):
+        if i in loaded:
+            continue
         where = offsets
         if i in strided:
             where = " + ".join(f"idx{d} * in{i}_stride{d}" for d in range(rank))

@@ -33,6 +33,8 @@ parameters and state_dict are the reference's.
 """
 from __future__ import annotations
 
+import math
+
 import networkx as nx
 
 from synth.ir import Graph
@@ -41,6 +43,7 @@ from synth.teacher.channel_norm import (CHANNEL_NORM_OPS, channel_norm_glue, cha
                                        norm_stats_kernel, split_norm)
 from synth.teacher.conv import CONV_OPS, bias_view, conv_call
 from synth.teacher.epilogue import index_args, index_call, region_body, signature
+from synth.teacher.gather import GATHER_OPS, gather_args, gather_call, gather_glue, gather_load
 from synth.teacher.global_pool import global_pool_glue, is_global, mean_kernel, partial_kernel
 from synth.teacher.matmul import MATMUL_OPS
 from synth.teacher.pointwise import POINTWISE_OPS, expression
@@ -55,6 +58,8 @@ LAYOUT_OPS = frozenset({"flatten", "unflatten", "transpose", "permute", "unsquee
 _KEEPS_CONTIGUOUS = frozenset({"flatten", "unflatten", "unsqueeze", "cat", "stack"})
 # layout ops that are views of their (contiguous) input
 _VIEWS = frozenset({"flatten", "unflatten", "unsqueeze"})
+# marks an operand of `_elementwise` as a fused cat / stack (followed by the operator's name)
+GATHER = "gather:"
 # row operators that are nn.Module norms over the trailing dims
 _NORM_MODULES = frozenset({"layer_norm", "rms_norm", "instance_norm1d", "instance_norm2d", "instance_norm3d"})
 # operators whose output a pointwise region can consume inside their own kernel (the epilogue)
@@ -90,6 +95,10 @@ class _Lowering:
         self.from_glue: set[int] = set()
         # row operator -> (the tensor it loads, the pointwise nodes its kernel applies on load)
         self.prologue: dict[int, tuple[int, list[int]]] = {}
+        # returned convolutions with nothing to fuse, returned straight from PyTorch (bias included)
+        self.direct: set[int] = set()
+        # cat / stack nodes that the consuming pointwise kernel reads from their inputs
+        self.gathers: set[int] = set()
 
     # partition ----------------------------------------------------------------------------------------
     def steps(self) -> list[list[int]]:
@@ -171,7 +180,12 @@ class _Lowering:
         for n in g.creation_nodes():
             self.names[n] = f"self.{g.op_name(n)}{n}" if g.op(n).module else f"x{n}"
             self.contiguous[n] = True
-        for group in self.steps():
+        steps = self.steps()
+        self.direct = self._direct_outputs(steps)
+        self.gathers = self._fused_gathers(steps)
+        for group in steps:
+            if group[0] in self.gathers:
+                continue  # read by its consumer's kernel from the two inputs
             hosts = [n for n in group if g.op_name(n) not in POINTWISE_OPS]
             op = g.op_name(hosts[0]) if hosts else g.op_name(group[0])
             if op in MATMUL_OPS:
@@ -188,8 +202,8 @@ class _Lowering:
                 self.channel_norm(hosts[0], group)
             else:
                 self.layout(group[0])
-        outs = [self.copy(n) if n in self.from_glue and not self._views_kernel_output(n) else self.names[n]
-                for n in g.outputs]
+        outs = [self.copy(n) if n in self.from_glue and n not in self.direct and not self._views_kernel_output(n)
+                else self.names[n] for n in g.outputs]
         self.body.append(f"return {outs[0]}" if len(outs) == 1 else f"return ({', '.join(outs)})")
         init, forward = _reference_signature(g)
         header = HEADER
@@ -199,6 +213,35 @@ class _Lowering:
         lines += ["class ModelNew(nn.Module):"] + [f"    {line}" if line else "" for line in init]
         lines += ["", f"    {forward}"] + [f"        {line}" if line else "" for line in self.body]
         return "\n".join(lines) + "\n"
+
+    def _direct_outputs(self, steps: list[list[int]]) -> set[int]:
+        """Returned convolutions with nothing to fuse that need no Triton pass: PyTorch's result (its bias
+        inside the call) is returned as it is. The candidate must still compute some output in Triton (the
+        verifier's no-op test), so when every output is such a convolution the smallest one keeps its Triton
+        pass (bias, or a copy)."""
+        g = self.g
+        alone = {group[0] for group in steps if len(group) == 1 and g.op_name(group[0]) in CONV_OPS}
+        direct = {n for n in dict.fromkeys(g.outputs) if n in alone}
+        if direct and all(n in direct for n in g.outputs):
+            direct.discard(min(direct, key=lambda n: (math.prod(g.shape(n)), n)))
+        return direct
+
+    def _fused_gathers(self, steps: list[list[int]]) -> set[int]:
+        """cat / stack nodes read only by one pointwise region of their own shape (not returned): that
+        region's kernel loads each element from the input that holds it (`teacher.gather`)."""
+        g = self.g
+        region = {m: i for i, group in enumerate(steps) for m in group}
+        fused = set()
+        for group in steps:
+            n = group[0]
+            if len(group) != 1 or g.op_name(n) not in GATHER_OPS or n in g.outputs:
+                continue
+            consumers = g.consumers(n)
+            regions = {region[c] for c in consumers}
+            if (len(regions) == 1 and all(g.op_name(m) in POINTWISE_OPS for m in steps[next(iter(regions))])
+                    and all(g.shape(c) == g.shape(n) for c in consumers)):
+                fused.add(n)
+        return fused
 
     def _kernel_name(self, stem: str) -> str:
         name, i = f"{stem}_kernel", 2
@@ -235,8 +278,16 @@ class _Lowering:
         return outside, lines, [(values[n], n) for n in outputs], stem, comment
 
     def pointwise(self, group: list[int]) -> None:
+        g = self.g
         outside, lines, outputs, stem, comment = self.region(group)
-        operands = [(self.names[t], self._dense(t, group[-1])) for t in outside]
+        operands = []
+        for t in outside:
+            if t in self.gathers:  # a cat / stack read from its two inputs: GATHER marks the operand
+                a, b = (self.names[u] for u in g.inputs_of(t))
+                self.body += gather_glue(f"g{t}", g.op_name(t), g.params(t)["dim"] % len(g.shape(t)), a, b)
+                operands.append((f"g{t}", GATHER + g.op_name(t)))
+            else:
+                operands.append((self.names[t], self._dense(t, group[-1])))
         self._elementwise(stem, comment, operands, lines, [(value, f"t{n}") for value, n in outputs],
                           len(self.g.shape(group[-1])))
         for _, n in outputs:
@@ -267,29 +318,32 @@ class _Lowering:
         in1...): run `lines`, and store each (kernel value, glue variable) pair of `outputs` into a new
         contiguous tensor of that name. A dense operand is contiguous with the output's shape."""
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
+        gathered = {i: dense[len(GATHER):] for i, (_, dense) in enumerate(operands) if str(dense).startswith(GATHER)}
         name = self._kernel_name(stem)
-        args = [f"in{i}_ptr" for i in range(len(operands))] + [f"out{j}_ptr" for j in range(len(outputs))]
+        args = [a for i in range(len(operands)) for a in (gather_args(i) if i in gathered else [f"in{i}_ptr"])]
+        args += [f"out{j}_ptr" for j in range(len(outputs))]
         args += ["n_elements"] + index_args(strided, rank)
         src = ["@triton.jit", *signature(name, args, ["BLOCK"]),
                f"    # {comment}" + ("; broadcast inputs are read through their strides" if strided else ""),
                "    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)",
                "    mask = offsets < n_elements"]
+        src += [f"    {line}" for i, op in gathered.items() for line in gather_load(i, op)]
         src += [f"    {line}" for line in region_body(len(operands), strided, rank, lines,
-                                                         [value for value, _ in outputs])]
+                                                         [value for value, _ in outputs], loaded=frozenset(gathered))]
         self.kernels.append("\n".join(src))
 
         names = [glue for glue, _ in operands]
-        first = names[0]
+        first = f"{names[0]}a" if 0 in gathered else names[0]
         self.body.append(f"# {comment}")
-        shapes = ", ".join(f"{v}.shape" for v in names)
-        self.body.append(f"shape = torch.broadcast_shapes({shapes})" if len(names) > 1
-                         else f"shape = {first}.shape")
+        shapes = ", ".join(f"{v}_shape" if i in gathered else f"{v}.shape" for i, v in enumerate(names))
+        self.body.append(f"shape = torch.broadcast_shapes({shapes})" if len(names) > 1 else f"shape = {shapes}")
         outs = [out for _, out in outputs]
         for out in outs:
             self.body.append(f"{out} = torch.empty(shape, device={first}.device, dtype={first}.dtype)")
         self.body.append(f"n_elements = {outs[0]}.numel()")
         self.body.append(f"BLOCK = min(triton.next_power_of_2(n_elements), {current().pointwise_block})")
-        call = names + outs + ["n_elements"] + index_call(names, strided)
+        call = [a for i, v in enumerate(names) for a in (gather_call(v) if i in gathered else [v])]
+        call += outs + ["n_elements"] + index_call(names, strided)
         self.body.append(f"{name}[(triton.cdiv(n_elements, BLOCK),)]({', '.join(call)}, BLOCK=BLOCK)")
 
     # matmul and conv regions ----------------------------------------------------------------------------
@@ -329,10 +383,11 @@ class _Lowering:
         bias = g.params(host).get("bias", True)
         epilogue = [g.op_name(n) for n in group if n != host]
         parts = (["bias"] if bias else []) + epilogue
-        if not epilogue and host not in g.outputs:
+        if not epilogue and (host not in g.outputs or host in self.direct):
             # nothing to fuse: the bias stays in the PyTorch call and the consumer reads its result
-            self.body.append(f"# {op} in PyTorch (an aten convolution, which the verifier allows); its consumers "
-                             "read the result")
+            self.body.append(f"# {op} in PyTorch (an aten convolution, which the verifier allows); "
+                             + ("returned as it is (the Triton kernels compute another output)"
+                                if host in self.direct else "its consumers read the result"))
             self.body.append(f"conv = {module}")
             self.body.append(f"{raw} = {conv_call(op, self.names[x], 'conv', bias=bool(bias))}")
             self.names[host], self.contiguous[host] = raw, False

@@ -5,7 +5,7 @@ shape (B, K, N), read through their strides (no copies for transposed views): `m
 `linear` multiplies the flattened rows of `x` by `weight.t()` (bias added in the kernel), `matmul` over
 rank >= 3 flattens (and broadcasts) the leading dims. Program (pid_m, pid_n, batch) accumulates its
 [BLOCK_M, BLOCK_N] tile in fp32 with `tl.dot(..., input_precision="ieee")` (exact fp32 products, no TF32,
-so it matches PyTorch's fp32 reference), then runs the pointwise region that consumes the product on the
+so it matches PyTorch's fp32 reference; tilings with `dot_precision="tf32x3"` use tensor cores), then runs the pointwise region that consumes the product on the
 tile before storing, so `linear -> add bias -> relu` is one kernel.
 """
 from __future__ import annotations
@@ -14,6 +14,9 @@ from synth.teacher import tiling
 from synth.teacher.epilogue import index_args, index_call, region_body, signature
 
 MATMUL_OPS = frozenset({"linear", "matmul", "mm", "bmm"})
+_PRECISION = {"ieee": "exact fp32 products (no TF32), as in the fp32 reference",
+              "tf32x3": "fp32 products as three TF32 tensor-core products (split into high and low parts): "
+                        "fp32-level error"}
 
 
 def operand_glue(op: str, args: list[str], module: str | None, ranks: tuple[int, ...],
@@ -59,8 +62,8 @@ def matmul_kernel(name: str, comment: str, bias: bool, n_inputs: int, strided: l
            "    for k0 in range(0, K, BLOCK_K):",
            "        a = tl.load(a_ptrs, mask=(rows[:, None] < M) & (ks[None, :] + k0 < K), other=0.0)",
            "        b = tl.load(b_ptrs, mask=(ks[:, None] + k0 < K) & (cols[None, :] < N), other=0.0)",
-           "        # exact fp32 products (no TF32), as in the fp32 reference",
-           '        acc += tl.dot(a, b, input_precision="ieee")',
+           f"        # {_PRECISION[tiling.current().dot_precision]}",
+           f'        acc += tl.dot(a, b, input_precision="{tiling.current().dot_precision}")',
            "        a_ptrs += BLOCK_K * stride_ak",
            "        b_ptrs += BLOCK_K * stride_bk"]
     if bias:

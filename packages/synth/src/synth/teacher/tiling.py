@@ -22,11 +22,16 @@ class Tiling:
     # caps on a matmul's BLOCK_M / BLOCK_N and BLOCK_K (tl.dot needs at least 16)
     matmul_mn: int = 64
     matmul_k: int = 32
+    # tl.dot's input precision: "ieee" (exact fp32 products on CUDA cores) or "tf32x3" (each fp32 product as
+    # three TF32 tensor-core products, big * big + big * small + small * big: error near fp32's, several
+    # times the throughput); the verifier decides whether a variant is accurate enough
+    dot_precision: str = "ieee"
 
 
 # the default first, then larger tiles (fewer, longer programs), smaller tiles (more parallelism on small
-# shapes) and wide matmul tiles
-SWEEP = (Tiling(), Tiling(4096, 16384, 2048, 128, 32), Tiling(256, 1024, 256, 32, 32), Tiling(2048, 8192, 1024, 128, 64))
+# shapes) and wide matmul tiles; the large and wide ones run their tl.dot on tensor cores (tf32x3)
+SWEEP = (Tiling(), Tiling(4096, 16384, 2048, 128, 32, "tf32x3"), Tiling(256, 1024, 256, 32, 32),
+         Tiling(2048, 8192, 1024, 128, 64, "tf32x3"))
 
 _current: contextvars.ContextVar[Tiling] = contextvars.ContextVar("tiling", default=Tiling())
 
