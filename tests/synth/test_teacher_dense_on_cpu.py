@@ -74,6 +74,18 @@ def gather_graph() -> Graph:
     return g
 
 
+def pool_prologue_graph() -> Graph:
+    """softplus -> avg_pool2d with zero padding (the padding stays 0, not softplus(0)), shift -> max_pool1d
+    and sigmoid -> adaptive_avg_pool2d: each one pooling kernel applying the pointwise op on load."""
+    g = Graph()
+    a = g.add("avg_pool2d", [g.add("softplus", [g.input((2, 3, 9, 8))], beta=1.0)], kernel_size=3, stride=2,
+              padding=1)
+    b = g.add("max_pool1d", [g.add("shift", [g.input((3, 4, 11))], value=-0.5)], kernel_size=2, stride=2, padding=1)
+    c = g.add("adaptive_avg_pool2d", [g.add("sigmoid", [g.input((2, 2, 7, 5))])], output_size=3)
+    g.outputs = [a, b, c]
+    return g
+
+
 def pool_graph() -> Graph:
     """Every pooling operator, 1d/2d/3d, with padding, strides and uneven adaptive windows."""
     g = Graph()
@@ -174,6 +186,8 @@ def fusion_graph() -> Graph:
     (matmul_graph, ["linear_add_relu_kernel", "bmm_gelu_scale_kernel", "mm_kernel", "matmul_kernel"]),
     (conv_graph, ["conv2d_bias_silu_mul_kernel"]),
     (conv_only_graph, ["copy_kernel"]),
+    (pool_prologue_graph, ["softplus_avg_pool2d_kernel", "shift_max_pool1d_kernel",
+                           "sigmoid_adaptive_avg_pool2d_kernel"]),
     (gather_graph, ["relu6_kernel", "fused_add_tanh_kernel", "softmax_rows_kernel", "abs_kernel"]),
     (pool_graph, ["max_pool2d_kernel", "avg_pool3d_kernel", "adaptive_avg_pool1d_kernel"]),
     (norm_graph, ["batch_norm_kernel", "group_norm_kernel", "instance_norm2d_rows_kernel"]),
@@ -198,6 +212,8 @@ def test_dense_lowering_is_accepted(verifier, graph, kernels):
     if graph is gather_graph:
         assert program.count("= torch.cat(") == 1 and "= torch.stack(" not in program, program
         assert program.count("in0 = tl.where(in0_first, in0_a, in0_b)") == 2, program
+    if graph is pool_prologue_graph:
+        assert program.count("@triton.jit") == 3, program
     if graph is conv_only_graph:
         assert program.count("@triton.jit") == 1 and "conv.bias, conv.stride" in program
         assert "return (t1_conv, t3_out)" in program, program
@@ -236,6 +252,7 @@ def test_tensor_core_tilings_write_tf32x3_and_are_accepted(verifier):
     (matmul_graph, "other=0.0)[None, :]", "other=0.0)[None, :] * 0.0"),  # linear bias dropped
     (conv_graph, "v1 = in0 + in1", "v1 = in0"),  # conv bias dropped
     (gather_graph, "in0_pos < in0_split", "in0_pos <= in0_split"),  # off-by-one between the halves
+    (pool_prologue_graph, "x = tl.where(valid, p1, 0.0)", "x = p1"),  # padding read as softplus(0)
     (fusion_graph, "p1 = tl.math.erf(x)", "p1 = x"),  # prologue dropped
     (fusion_graph, "+ cols * n_inner", "+ cols"),  # inner stride ignored
     (fusion_graph, "tl.maximum(y, -0.5)", "tl.maximum(y, -0.4)"),  # pool epilogue constant changed
@@ -395,7 +412,7 @@ def test_gathers_and_tensor_core_dots_compile_for_sm90():
     from verify import extract_program
     from verify.gpu_frontend import front_end_reports
 
-    graphs = [(gather_graph, 4), (matmul_graph, 5), (conv_only_graph, 1)]
+    graphs = [(gather_graph, 4), (matmul_graph, 5), (conv_only_graph, 1), (pool_prologue_graph, 3)]
     pairs = [(graph().to_task(id="t", level=6).code, extract_program(lower(graph(), tiling)))
              for graph, _ in graphs for tiling in SWEEP]
     expected = [kernels for _, kernels in graphs for _ in SWEEP]

@@ -5,17 +5,21 @@
 
 Every operator of the synth registry is lowered:
 
-* pointwise chains and DAG regions fuse into one kernel each (broadcasting through strides);
+* pointwise chains and DAG regions fuse into one kernel each (broadcasting through strides); a cat or
+  stack read only by such a region is read from its two inputs by that kernel, never written;
 * linear / matmul / mm / bmm become one tiled fp32 `tl.dot` kernel (batched over a grid dim) whose
   epilogue computes the pointwise region that consumes the product (bias add, activation, scale...);
+  exact fp32 products by default, tf32x3 tensor-core products in two tilings of the sweep;
 * convolutions (1d/2d/3d, transposed) run in PyTorch without their bias (aten convolution is allowed by
-  the verifier); the bias and the consuming pointwise region run as one Triton epilogue kernel;
+  the verifier); the bias and the consuming pointwise region run as one Triton epilogue kernel; a
+  returned convolution with nothing to fuse keeps its bias in PyTorch and is returned as it is while
+  another output runs a kernel;
 * row operators (sum, mean, amax, amin, logsumexp, std, norm, softmax, log_softmax, normalize, cumsum,
   layer_norm, rms_norm, instance_norm) over any dims become one row kernel (a block of dims read in
   place, other dims moved last), with a producing pointwise region fused as a prologue and the consuming
   one as an epilogue when the output keeps its row-major order;
-* pooling (max, avg, adaptive avg; 1d/2d/3d) becomes a windowed-reduction kernel with the consuming
-  pointwise region as its epilogue (a global average pool: a plane-mean kernel, after a partial-sum
+* pooling (max, avg, adaptive avg; 1d/2d/3d) becomes a windowed-reduction kernel with a producing
+  pointwise region as its prologue and the consuming one as its epilogue (a global average pool: a plane-mean kernel, after a partial-sum
   kernel that splits the planes when there are few), batch norm (training
   statistics and running-estimate updates, or the running estimates in eval mode) and group norm looped
   reduction kernels;

@@ -132,12 +132,13 @@ class _Lowering:
         return [groups[r] for r in nx.lexicographical_topological_sort(order, key=lambda r: groups[r][0])]
 
     def _fuse_prologues(self, groups: dict[int, list[int]], region_of: dict[int, int]) -> None:
-        """Move a pointwise region into the row kernel that consumes it (a prologue, applied to the tile as
-        it is loaded) when the region's one result feeds only that row operator and the region reads one
+        """Move a pointwise region into the row or (windowed) pooling kernel that consumes it (a prologue,
+        applied to the tile as it is loaded) when the region's one result feeds only that row operator and the region reads one
         outside tensor of the same shape: e.g. erf -> amin becomes one kernel."""
         g = self.g
         for r, group in list(groups.items()):
-            hosts = [n for n in group if g.op_name(n) in ROW_OPS]
+            hosts = [n for n in group if g.op_name(n) in ROW_OPS
+                     or g.op_name(n) in POOL_OPS and not is_global(g.op_name(n), g.params(n))]
             if len(hosts) != 1:
                 continue
             n = hosts[0]
@@ -158,6 +159,16 @@ class _Lowering:
             del groups[region_of[p]]
             for m in source:
                 region_of[m] = r
+
+    def _prologue_lines(self, before: list[int], src: int) -> tuple[list[str], dict[int, str]]:
+        """Kernel lines computing the prologue nodes `before` from the loaded tile `x` (tensor `src`), and
+        each node's value name."""
+        g = self.g
+        values, first = {src: "x"}, []
+        for m in before:
+            values[m] = f"p{m}"
+            first.append(f"p{m} = {expression(g.op_name(m), [values[t] for t in g.inputs_of(m)], g.params(m))}")
+        return first, values
 
     def _host(self, n: int) -> bool:
         """Node `n` can run a pointwise region on its output inside its own kernel (an epilogue)."""
@@ -453,11 +464,7 @@ class _Lowering:
         name = self._kernel_name("_".join([*dict.fromkeys(prologue[:2]), f"{op}_rows", *dict.fromkeys(epilogue[:3])]))
         operands = [(self.names[t], self._dense(t, n)) for t in outside]
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
-        values = {src: "x"}
-        first = []
-        for m in before:
-            values[m] = f"p{m}"
-            first.append(f"p{m} = {expression(g.op_name(m), [values[t] for t in g.inputs_of(m)], g.params(m))}")
+        first, values = self._prologue_lines(before, src)
         self.kernels.append(row_kernel(name, op, len(operands), strided, len(g.shape(n)), lines,
                                        [value for value, _ in outputs], first, values[g.inputs_of(n)[0]], inner))
         b = self.body
@@ -522,14 +529,18 @@ class _Lowering:
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
         values, outs, glue = [value for value, _ in outputs], [f"t{m}" for _, m in outputs], [t for t, _ in operands]
         (x,) = g.inputs_of(n)
+        x, before = self.prologue.get(n, (x, []))
+        if before:
+            name = self._kernel_name("_".join([*dict.fromkeys(g.op_name(m) for m in before[:2]), name[:-len("_kernel")]]))
         if is_global(op, g.params(n)):
             partial = self._kernel_name(f"{op}_partial")
             self.kernels += [partial_kernel(partial), mean_kernel(name, len(operands), strided, len(g.shape(n)),
                                                                   lines, values)]
             self.body += global_pool_glue(name, partial, op, self.names[x], outs, glue, strided, epilogue)
         else:
+            first, values_in = self._prologue_lines(before, x)
             self.kernels.append(pool_kernel(name, op, g.params(n), len(operands), strided, len(g.shape(n)), lines,
-                                            values))
+                                            values, first, values_in[g.inputs_of(n)[0]]))
             self.body += pool_glue(name, op, g.params(n), self.names[x], outs, glue, strided, epilogue)
         for _, m in outputs:
             self.names[m], self.contiguous[m] = f"t{m}", True

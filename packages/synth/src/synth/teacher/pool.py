@@ -47,10 +47,13 @@ def _flat(d: int) -> str:
 
 
 def pool_kernel(name: str, op: str, params: dict, n_inputs: int = 0, strided: list[int] = (), rank: int = 0,
-                lines: list[str] = (), outputs: list[str] = ("y",)) -> str:
-    """Source of the `@triton.jit` kernel `name` for pooling operator `op` with parameters `params`. Its result
-    `y` goes through the pointwise epilogue `lines` (inputs in0.., see `epilogue.region_body`; `rank` is the
-    output's) and values `outputs` are stored to out0, out1... (the output is contiguous: element `outs`)."""
+                lines: list[str] = (), outputs: list[str] = ("y",), prologue: list[str] = (),
+                loaded: str = "x") -> str:
+    """Source of the `@triton.jit` kernel `name` for pooling operator `op` with parameters `params`. Each
+    loaded window `x` first goes through the pointwise `prologue` lines (their result `loaded`; padding and
+    masked positions keep the fill value). The result `y` goes through the pointwise epilogue `lines`
+    (inputs in0.., see `epilogue.region_body`; `rank` is the output's) and values `outputs` are stored to
+    out0, out1... (the output is contiguous: element `outs`)."""
     d = int(op[-2])
     adaptive = op.startswith("adaptive")
     is_max = op.startswith("max")
@@ -99,6 +102,10 @@ def pool_kernel(name: str, op: str, params: dict, n_inputs: int = 0, strided: li
             valid.append(f"(i{i} >= 0) & (i{i} < in_size{i})")
     src.append(f"        valid = {' & '.join(valid)}")
     src.append(f"        x = tl.load(x_ptr + {_flat(d)}, mask=valid, other={fill}).to(tl.float32)")
+    if prologue:
+        src.append("        # pointwise prologue on the loaded window; padding keeps the fill value")
+        src += [f"        {line}" for line in prologue]
+        src.append(f"        x = tl.where(valid, {loaded}, {fill})")
     src.append("        acc = tl.maximum(acc, x)" if is_max else "        acc += x")
     if is_max:
         src.append("    y = tl.max(acc, axis=1, keep_dims=True)")
