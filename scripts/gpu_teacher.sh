@@ -117,7 +117,7 @@ lines = ["# the teacher as a generator on a synthetic held-out set", "",
 best = None
 for name in ("best_of_n_l2", "best_of_n_l1", "best_of_n_kb", "fragments"):
     run = out / "bench" / name
-    if not (run / "summary.json").is_file():
+    if not (run / "summary.json").is_file() or not (run / "results.jsonl").is_file():
         lines += ["", f"## {name}: no results (the step did not finish any task)"]
         continue
     s = json.loads((run / "summary.json").read_text())

@@ -86,6 +86,20 @@ def pool_prologue_graph() -> Graph:
     return g
 
 
+def row_prologue_graph() -> Graph:
+    """Row kernels whose prologue reads broadcast inputs besides the tile: x - p -> amax over dim 0 (rows
+    read in place with an inner stride), x * y -> softmax over the last dim, x + b -> logsumexp over dims
+    1, 2; over dims 0 and 2 (rows permuted into a copy) the add stays a kernel of its own."""
+    g = Graph()
+    x = g.input((6, 5, 4))
+    b = g.add("softmax", [g.add("mul", [x, g.input((6, 5, 4))])], dim=2)
+    a = g.add("amax", [g.add("sub", [x, g.parameter((1,))])], dim=0, keepdim=False)
+    c = g.add("logsumexp", [g.add("add", [x, g.parameter((5, 1))])], dim=[1, 2], keepdim=True)
+    d = g.add("sum", [g.add("add", [g.input((6, 5, 4)), g.parameter((4,))])], dim=[0, 2], keepdim=False)
+    g.outputs = [a, b, c, d]
+    return g
+
+
 def pool_graph() -> Graph:
     """Every pooling operator, 1d/2d/3d, with padding, strides and uneven adaptive windows."""
     g = Graph()
@@ -160,6 +174,20 @@ def split_norm_graph() -> Graph:
     return g
 
 
+def norm_prologue_graph() -> Graph:
+    """A pointwise producer inside the channel-norm kernels: sigmoid -> group norm and shift -> batch norm
+    (looped form), softplus -> group norm and relu -> batch norm over few long rows (split form: the
+    statistics kernel applies it too)."""
+    g = Graph()
+    x = g.input((3, 8, 5, 4))
+    a = g.add("group_norm", [g.add("sigmoid", [x])], groups=4, features=8)
+    b = g.add("batch_norm2d", [g.add("shift", [g.input((3, 8, 5, 4))], value=0.5)], features=8)
+    c = g.add("group_norm", [g.add("softplus", [g.input((2, 8, 40, 40))], beta=1.0)], groups=2, features=8)
+    d = g.add("batch_norm2d", [g.add("relu", [g.input((4, 3, 30, 30))])], features=3)
+    g.outputs = [a, b, c, d]
+    return g
+
+
 def fusion_graph() -> Graph:
     """erf -> amin over a middle dim (prologue fused, rows read in place); softmax over a middle dim with a
     fused epilogue (no permuted copies); hardswish -> flatten returned as a view; conv1d (not returned,
@@ -186,6 +214,10 @@ def fusion_graph() -> Graph:
     (matmul_graph, ["linear_add_relu_kernel", "bmm_gelu_scale_kernel", "mm_kernel", "matmul_kernel"]),
     (conv_graph, ["conv2d_bias_silu_mul_kernel"]),
     (conv_only_graph, ["copy_kernel"]),
+    (norm_prologue_graph, ["sigmoid_group_norm_kernel", "shift_batch_norm_kernel", "group_norm_stats_kernel",
+                           "softplus_group_norm_kernel", "batch_norm_stats_kernel", "relu_batch_norm_kernel"]),
+    (row_prologue_graph, ["sub_amax_rows_kernel", "mul_softmax_rows_kernel", "add_logsumexp_rows_kernel",
+                          "add_kernel", "sum_rows_kernel"]),
     (pool_prologue_graph, ["softplus_avg_pool2d_kernel", "shift_max_pool1d_kernel",
                            "sigmoid_adaptive_avg_pool2d_kernel"]),
     (gather_graph, ["relu6_kernel", "fused_add_tanh_kernel", "softmax_rows_kernel", "abs_kernel"]),
@@ -214,6 +246,10 @@ def test_dense_lowering_is_accepted(verifier, graph, kernels):
         assert program.count("in0 = tl.where(in0_first, in0_a, in0_b)") == 2, program
     if graph is pool_prologue_graph:
         assert program.count("@triton.jit") == 3, program
+    if graph is row_prologue_graph:
+        assert program.count("@triton.jit") == 5 and program.count("q0 = tl.load(") == 3, program
+    if graph is norm_prologue_graph:  # no pointwise kernel of its own; the split statistics apply it too
+        assert program.count("@triton.jit") == 6 and program.count("# pointwise prologue") == 10, program
     if graph is conv_only_graph:
         assert program.count("@triton.jit") == 1 and "conv.bias, conv.stride" in program
         assert "return (t1_conv, t3_out)" in program, program
@@ -253,6 +289,8 @@ def test_tensor_core_tilings_write_tf32x3_and_are_accepted(verifier):
     (conv_graph, "v1 = in0 + in1", "v1 = in0"),  # conv bias dropped
     (gather_graph, "in0_pos < in0_split", "in0_pos <= in0_split"),  # off-by-one between the halves
     (pool_prologue_graph, "x = tl.where(valid, p1, 0.0)", "x = p1"),  # padding read as softplus(0)
+    (row_prologue_graph, "pidx2 = prest % psize2", "pidx2 = (prest + 1) % psize2"),  # other input misread
+    (norm_prologue_graph, "total += tl.where(mask, p1, 0.0)", "total += p1"),  # masked lanes counted
     (fusion_graph, "p1 = tl.math.erf(x)", "p1 = x"),  # prologue dropped
     (fusion_graph, "+ cols * n_inner", "+ cols"),  # inner stride ignored
     (fusion_graph, "tl.maximum(y, -0.5)", "tl.maximum(y, -0.4)"),  # pool epilogue constant changed
@@ -412,7 +450,8 @@ def test_gathers_and_tensor_core_dots_compile_for_sm90():
     from verify import extract_program
     from verify.gpu_frontend import front_end_reports
 
-    graphs = [(gather_graph, 4), (matmul_graph, 5), (conv_only_graph, 1), (pool_prologue_graph, 3)]
+    graphs = [(gather_graph, 4), (matmul_graph, 5), (conv_only_graph, 1), (pool_prologue_graph, 3),
+              (row_prologue_graph, 5), (norm_prologue_graph, 6)]
     pairs = [(graph().to_task(id="t", level=6).code, extract_program(lower(graph(), tiling)))
              for graph, _ in graphs for tiling in SWEEP]
     expected = [kernels for _, kernels in graphs for _ in SWEEP]

@@ -18,6 +18,7 @@ them per row (Chan et al.), normalises its block and runs the epilogue: (rows x 
 from __future__ import annotations
 
 import math
+import re
 
 from synth.teacher import tiling
 from synth.teacher.epilogue import index_args, index_call, region_body, signature
@@ -311,3 +312,24 @@ def channel_norm_glue(name: str, op: str, x: str, module: str, outs: list[str], 
             f"BLOCK_R = min(triton.next_power_of_2(n_batch * n_inner), {tiling.current().max_block})",
             f"BLOCK_C = max(1, min(triton.next_power_of_2(n_channels), {tiling.current().row_tile} // BLOCK_R))",
             f"{name}[(triton.cdiv(n_channels, BLOCK_C),)]({', '.join(call)})"]
+
+
+_LOAD = re.compile(r"^(\s*)(x = |total \+= )tl\.load\(x_ptr \+ (.+), mask=(\w+), other=0\.0\)\.to\(tl\.float32\)$")
+
+
+def with_prologue(kernel: str, prologue: list[str], loaded: str) -> str:
+    """`kernel` (any channel-norm kernel source) with the pointwise `prologue` lines applied wherever it loads
+    the input tile `x`: their result `loaded` replaces `x`, masked lanes stay 0, so a producing pointwise
+    region (sigmoid -> group_norm) runs inside the norm's kernels instead of writing its own tensor."""
+    out = []
+    for line in kernel.splitlines():
+        m = _LOAD.match(line)
+        if not m:
+            out.append(line)
+            continue
+        pad, target, where, mask = m.groups()
+        out.append(f"{pad}x = tl.load(x_ptr + {where}, mask={mask}, other=0.0).to(tl.float32)")
+        out.append(f"{pad}# pointwise prologue on the loaded tile (masked lanes stay 0)")
+        out += [f"{pad}{p}" for p in prologue]
+        out.append(f"{pad}{'x = ' if target == 'x = ' else 'total += '}tl.where({mask}, {loaded}, 0.0)")
+    return "\n".join(out)

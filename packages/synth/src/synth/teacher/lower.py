@@ -40,7 +40,7 @@ import networkx as nx
 from synth.ir import Graph
 from synth.teacher import matmul
 from synth.teacher.channel_norm import (CHANNEL_NORM_OPS, channel_norm_glue, channel_norm_kernel,
-                                       norm_stats_kernel, split_norm)
+                                       norm_stats_kernel, split_norm, with_prologue)
 from synth.teacher.conv import CONV_OPS, bias_view, conv_call
 from synth.teacher.epilogue import index_args, index_call, region_body, signature
 from synth.teacher.gather import GATHER_OPS, gather_args, gather_call, gather_glue, gather_load
@@ -95,6 +95,8 @@ class _Lowering:
         self.from_glue: set[int] = set()
         # row operator -> (the tensor it loads, the pointwise nodes its kernel applies on load)
         self.prologue: dict[int, tuple[int, list[int]]] = {}
+        # row operator -> the prologue's other inputs (broadcast to the tile, read through their strides)
+        self.prologue_inputs: dict[int, list[int]] = {}
         # returned convolutions with nothing to fuse, returned straight from PyTorch (bias included)
         self.direct: set[int] = set()
         # cat / stack nodes that the consuming pointwise kernel reads from their inputs
@@ -132,12 +134,14 @@ class _Lowering:
         return [groups[r] for r in nx.lexicographical_topological_sort(order, key=lambda r: groups[r][0])]
 
     def _fuse_prologues(self, groups: dict[int, list[int]], region_of: dict[int, int]) -> None:
-        """Move a pointwise region into the row or (windowed) pooling kernel that consumes it (a prologue,
-        applied to the tile as it is loaded) when the region's one result feeds only that row operator and the region reads one
-        outside tensor of the same shape: e.g. erf -> amin becomes one kernel."""
+        """Move a pointwise region into the row, channel-norm or (windowed) pooling kernel that consumes it (a prologue,
+        applied to the tile as it is loaded) when the region's one result feeds only that operator and the
+        region reads an outside tensor of the same shape (loaded as the tile): e.g. erf -> amin becomes one
+        kernel. A row kernel reading its rows in place also loads the region's other (broadcast) inputs at
+        the tile's positions: x - p -> amax is one kernel."""
         g = self.g
         for r, group in list(groups.items()):
-            hosts = [n for n in group if g.op_name(n) in ROW_OPS
+            hosts = [n for n in group if g.op_name(n) in ROW_OPS or g.op_name(n) in CHANNEL_NORM_OPS
                      or g.op_name(n) in POOL_OPS and not is_global(g.op_name(n), g.params(n))]
             if len(hosts) != 1:
                 continue
@@ -152,19 +156,23 @@ class _Lowering:
                     or any(c not in members and c != n for m in source for c in g.consumers(m))
                     or g.consumers(p) != [n]):
                 continue
-            outside = {t for m in source for t in g.inputs_of(m) if t not in members}
-            if len(outside) != 1 or g.shape(next(iter(outside))) != g.shape(p):
+            outside = list(dict.fromkeys(t for m in source for t in g.inputs_of(m) if t not in members))
+            anchors = [t for t in outside if g.shape(t) == g.shape(p)]
+            if not anchors:
                 continue
-            self.prologue[n] = (next(iter(outside)), source)
+            if len(outside) > 1 and not (g.op_name(n) in ROW_OPS and self._row_in_place(n)):
+                continue  # other inputs are read at the tile's flat positions: rows read in place only
+            self.prologue[n] = (anchors[0], source)
+            self.prologue_inputs[n] = [t for t in outside if t != anchors[0]]
             del groups[region_of[p]]
             for m in source:
                 region_of[m] = r
 
-    def _prologue_lines(self, before: list[int], src: int) -> tuple[list[str], dict[int, str]]:
-        """Kernel lines computing the prologue nodes `before` from the loaded tile `x` (tensor `src`), and
-        each node's value name."""
+    def _prologue_lines(self, before: list[int], src: int, others: list[int] = ()) -> tuple[list[str], dict[int, str]]:
+        """Kernel lines computing the prologue nodes `before` from the loaded tile `x` (tensor `src`) and the
+        tiles q0, q1... of tensors `others`, and each node's value name."""
         g = self.g
-        values, first = {src: "x"}, []
+        values, first = {src: "x", **{t: f"q{j}" for j, t in enumerate(others)}}, []
         for m in before:
             values[m] = f"p{m}"
             first.append(f"p{m} = {expression(g.op_name(m), [values[t] for t in g.inputs_of(m)], g.params(m))}")
@@ -439,6 +447,12 @@ class _Lowering:
             dims = _reduced_dims(g.params(n)["dim"], rank)
         return dims, [d for d in range(rank) if d not in dims] + dims
 
+    def _row_in_place(self, n: int) -> bool:
+        """Row operator `n` reads its input in place (no permuted copy): its tile's flat positions are the
+        input's own row-major offsets."""
+        dims, perm = self._row_dims(n)
+        return perm == list(range(len(perm))) or _consecutive(dims)
+
     def _row_in_order(self, n: int) -> bool:
         """Row operator `n` writes its output in the output's own row-major order (it reduces, or its dims
         are already last), so a pointwise epilogue can index it by flat offset."""
@@ -464,9 +478,11 @@ class _Lowering:
         name = self._kernel_name("_".join([*dict.fromkeys(prologue[:2]), f"{op}_rows", *dict.fromkeys(epilogue[:3])]))
         operands = [(self.names[t], self._dense(t, n)) for t in outside]
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
-        first, values = self._prologue_lines(before, src)
+        others = self.prologue_inputs.get(n, [])
+        first, values = self._prologue_lines(before, src, others)
         self.kernels.append(row_kernel(name, op, len(operands), strided, len(g.shape(n)), lines,
-                                       [value for value, _ in outputs], first, values[g.inputs_of(n)[0]], inner))
+                                       [value for value, _ in outputs], first, values[g.inputs_of(n)[0]], inner,
+                                       len(others), rank))
         b = self.body
         b.append(f"# {op} over dim{'s' if len(dims) > 1 else ''} {', '.join(map(str, dims))}: "
                  + ("reduced dims last, one row each" if moved else
@@ -506,6 +522,9 @@ class _Lowering:
         call = ["rows"] + extra + names + outs + ["n_rows", "n_cols"] + (["n_inner"] if inner else [])
         call += ["eps"] if spec.eps else []
         call += index_call(names, strided)
+        if others:  # the prologue's other inputs, strided over the row operator's input shape
+            call += [self.names[t] for t in others] + [f"*{x}.shape"]
+            call += [f"*{self.names[t]}.expand({x}.shape).stride()" for t in others]
         grid = "(triton.cdiv(n_rows, BLOCK_M),)"
         b.append(f"{name}[{grid}]({', '.join(call)}, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)")
         for _, m in outputs:
@@ -524,14 +543,13 @@ class _Lowering:
         op = g.op_name(n)
         outside, lines, outputs, _, _ = self.region(group, n, "y")
         epilogue = [g.op_name(m) for m in group if m != n]
-        name = self._kernel_name("_".join([op, *dict.fromkeys(epilogue[:3])]))
+        (x,) = g.inputs_of(n)
+        x, before = self.prologue.get(n, (x, []))
+        name = self._kernel_name("_".join([*dict.fromkeys(g.op_name(m) for m in before[:2]), op,
+                                           *dict.fromkeys(epilogue[:3])]))
         operands = [(self.names[t], self._dense(t, n)) for t in outside]
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
         values, outs, glue = [value for value, _ in outputs], [f"t{m}" for _, m in outputs], [t for t, _ in operands]
-        (x,) = g.inputs_of(n)
-        x, before = self.prologue.get(n, (x, []))
-        if before:
-            name = self._kernel_name("_".join([*dict.fromkeys(g.op_name(m) for m in before[:2]), name[:-len("_kernel")]]))
         if is_global(op, g.params(n)):
             partial = self._kernel_name(f"{op}_partial")
             self.kernels += [partial_kernel(partial), mean_kernel(name, len(operands), strided, len(g.shape(n)),
@@ -553,17 +571,22 @@ class _Lowering:
         outside, lines, outputs, _, _ = self.region(group, n, "y")
         epilogue = [g.op_name(m) for m in group if m != n]
         stem = "group_norm" if op == "group_norm" else "batch_norm"
-        name = self._kernel_name("_".join([stem, *dict.fromkeys(epilogue[:3])]))
+        (x,) = g.inputs_of(n)
+        src, before = self.prologue.get(n, (x, []))
+        name = self._kernel_name("_".join([*dict.fromkeys(g.op_name(m) for m in before[:2]), stem,
+                                           *dict.fromkeys(epilogue[:3])]))
         operands = [(self.names[t], self._dense(t, n)) for t in outside]
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
         values, outs = [value for value, _ in outputs], [f"t{m}" for _, m in outputs]
-        (x,) = g.inputs_of(n)
+        first, loaded = self._prologue_lines(before, src)
+        fuse = (lambda k: with_prologue(k, first, loaded[x])) if before else (lambda k: k)
         stats = None
         if split_norm(op, g.shape(x), g.params(n).get("groups", 1)):
             stats = self._kernel_name(f"{stem}_stats")
-            self.kernels.append(norm_stats_kernel(stats, op))
-        self.kernels.append(channel_norm_kernel(name, op, len(operands), strided, len(g.shape(n)), lines, values,
-                                                split=stats is not None))
+            self.kernels.append(fuse(norm_stats_kernel(stats, op)))
+        self.kernels.append(fuse(channel_norm_kernel(name, op, len(operands), strided, len(g.shape(n)), lines, values,
+                                                     split=stats is not None)))
+        x = src
         self.body += channel_norm_glue(name, op, self.names[x], f"self.{op}{n}", outs, [t for t, _ in operands],
                                        strided, epilogue, stats)
         for _, m in outputs:

@@ -67,20 +67,25 @@ ROW_OPS.update({f"instance_norm{d}d": _INSTANCE_NORM for d in (1, 2, 3)})
 
 def row_kernel(name: str, op: str, n_inputs: int = 0, strided: list[int] = (), rank: int = 0,
                lines: list[str] = (), outputs: list[str] = ("y",), prologue: list[str] = (),
-               loaded: str = "x", inner: bool = False) -> str:
+               loaded: str = "x", inner: bool = False, n_others: int = 0, in_rank: int = 0) -> str:
     """Source of the `@triton.jit` row kernel `name` for row operator `op`. The loaded tile `x` first goes
     through the pointwise `prologue` lines (their result `loaded`; masked lanes get the operator's fill
     again). Its result `y` goes through the pointwise epilogue `lines` (reading inputs in0..; see
     `epilogue.region_body`, `rank` being the output's) and values `outputs` are stored to out0, out1... in
     the row-major order of the output. With `inner`, the input is the contiguous tensor itself, not a
     (rows, cols) matrix: the reduced dims are a block followed by `n_inner` elements, so row r starts at
-    (r // n_inner) * n_cols * n_inner + r % n_inner and its columns are n_inner apart."""
+    (r // n_inner) * n_cols * n_inner + r % n_inner and its columns are n_inner apart. The prologue may also
+    read `n_others` tensors q0, q1... (broadcast to the input's shape, of rank `in_rank`), loaded at the
+    tile's positions through their strides."""
     spec = ROW_OPS[op]
     args = ["x_ptr"] + [f"{a}_ptr" for a in spec.affine] + [f"in{i}_ptr" for i in range(n_inputs)]
     args += [f"out{j}_ptr" for j in range(len(outputs))] + ["n_rows", "n_cols"] + (["n_inner"] if inner else [])
     if spec.eps:
         args.append("eps")
     args += index_args(list(strided), rank)
+    if n_others:
+        args += [f"q{j}_ptr" for j in range(n_others)] + [f"psize{d}" for d in range(in_rank)]
+        args += [f"q{j}_stride{d}" for j in range(n_others) for d in range(in_rank)]
     src = [
         "@triton.jit",
         *signature(name, args, ["BLOCK_M", "BLOCK_N"]),
@@ -95,6 +100,15 @@ def row_kernel(name: str, op: str, n_inputs: int = 0, strided: list[int] = (), r
         src.append("    where = (rows // n_inner) * (n_cols * n_inner) + rows % n_inner + cols * n_inner")
         where = "where"
     src.append(f"    x = tl.load(x_ptr + {where}, mask=mask, other={spec.fill}).to(tl.float32)")
+    if n_others:
+        src.append("    # the prologue's other inputs at the tile's positions (the input's row-major offsets)")
+        src.append(f"    prest = {where}")
+        for d in range(in_rank - 1, 0, -1):
+            src += [f"    pidx{d} = prest % psize{d}", f"    prest = prest // psize{d}"]
+        src.append("    pidx0 = prest")
+        for j in range(n_others):
+            at = " + ".join(f"pidx{d} * q{j}_stride{d}" for d in range(in_rank))
+            src.append(f"    q{j} = tl.load(q{j}_ptr + {at}, mask=mask, other=0.0).to(tl.float32)")
     if prologue:
         src.append("    # pointwise prologue on the loaded tile; masked lanes keep the fill value")
         src += [f"    {line}" for line in prologue]
