@@ -175,7 +175,7 @@ def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, l2
         diff = abs(a.candidate.median_ms - b.candidate.median_ms) / a.candidate.median_ms
         rows.append({"task": t.id, "factor": f, "input_mib": input_bytes(scale_sizes(t.code, f)) / 2**20,
                      "cand_ms_run1": a.candidate.median_ms, "cand_ms_run2": b.candidate.median_ms,
-                     "cand_iqr_ms": a.candidate.iqr_ms, "timer_step_ms": a.candidate.step_ms, "repeat_diff": diff, "cand_host_ms": a.candidate.host_ms,
+                     "cand_iqr_ms": a.candidate.iqr_ms, "repeat_diff": diff, "cand_host_ms": a.candidate.host_ms,
                      "eager_ms": a.eager.median_ms, "compile_ms": a.compiled.median_ms if a.compiled else None,
                      "speedup_eager": a.speedup_eager, "speedup_compile": a.speedup_compile,
                      "eager_repeat_diff": abs(a.eager.median_ms - b.eager.median_ms) / a.eager.median_ms})

@@ -100,6 +100,15 @@ def row_prologue_graph() -> Graph:
     return g
 
 
+def gather_prologue_graph() -> Graph:
+    """A stack read by a row kernel's prologue (stack -> softplus -> amin) stays a PyTorch stack: the
+    prologue loads the stacked tensor."""
+    g = Graph()
+    st = g.add("stack", [g.input((3, 5)), g.input((3, 5))], dim=1)
+    g.outputs = [g.add("amin", [g.add("softplus", [st], beta=1.0)], dim=2, keepdim=False)]
+    return g
+
+
 def pool_graph() -> Graph:
     """Every pooling operator, 1d/2d/3d, with padding, strides and uneven adaptive windows."""
     g = Graph()
@@ -214,6 +223,7 @@ def fusion_graph() -> Graph:
     (matmul_graph, ["linear_add_relu_kernel", "bmm_gelu_scale_kernel", "mm_kernel", "matmul_kernel"]),
     (conv_graph, ["conv2d_bias_silu_mul_kernel"]),
     (conv_only_graph, ["copy_kernel"]),
+    (gather_prologue_graph, ["softplus_amin_rows_kernel"]),
     (norm_prologue_graph, ["sigmoid_group_norm_kernel", "shift_batch_norm_kernel", "group_norm_stats_kernel",
                            "softplus_group_norm_kernel", "batch_norm_stats_kernel", "relu_batch_norm_kernel"]),
     (row_prologue_graph, ["sub_amax_rows_kernel", "mul_softmax_rows_kernel", "add_logsumexp_rows_kernel",

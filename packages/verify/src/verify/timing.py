@@ -17,7 +17,6 @@ import, before any candidate code runs.
 """
 from __future__ import annotations
 
-import math
 import statistics
 import time
 
@@ -185,56 +184,8 @@ def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget
             times += chunk_times  # after the last try: kept, the best this host can do
     times.sort()
     q = statistics.quantiles(times, n=4) if len(times) >= 4 else [times[0], times[len(times) // 2], times[-1]]
-    median, step = binned_median(times)
-    return Timing(median_ms=median, iqr_ms=q[2] - q[0], min_ms=times[0], max_ms=times[-1],
-                  runs=len(times), host_ms=host_ms, step_ms=step)
-
-
-def timer_step(times) -> float:
-    """The step of the clock behind `times` (ms): the smallest gap between two distinct values when the
-    values are quantised (at most one distinct value per 4 samples, every gap a whole number of steps),
-    else 0. CUDA events tick in steps of about 0.5 us (`cudaEventElapsedTime`: "a resolution of around
-    0.5 microseconds").
-
-    >>> timer_step([0.00512] * 8 + [0.005632] * 3 + [0.006144])
-    0.000512
-    >>> timer_step([0.0051, 0.0053, 0.0054, 0.0057])    # every value distinct: not quantised
-    0.0
-    """
-    levels = sorted({round(t * 1e6) for t in times})  # in ns: the event clock's values are whole ns
-    if len(levels) < 2 or 4 * len(levels) > len(times):
-        return 0.0
-    gaps = [b - a for a, b in zip(levels, levels[1:])]
-    step = min(gaps)
-    if any(abs(g / step - round(g / step)) > 0.05 for g in gaps):
-        return 0.0
-    return step / 1e6
-
-
-def binned_median(times) -> tuple[float, float]:
-    """(median, timer step) of `times`, the median interpolated within the timer's step.
-
-    A kernel of a few microseconds timed with a 0.5 us clock lands on two or three clock values; the plain
-    median snaps to one of them and moves by a whole step (10 % of a 5 us kernel) when the share of calls
-    on each side of a step boundary crosses one half, so two processes timing the same kernel differ by a
-    step. Taken as grouped data (each clock value stands for the interval of one step around it), the
-    median is interpolated by the share of calls below and on its value, which moves smoothly with the
-    kernel's real time. Unquantised times: the plain median.
-
-    >>> binned_median([0.00512] * 6 + [0.005632] * 4)  # 60 % on the lower value: 5.12 - 0.256 + 5/6 * 0.512
-    (0.005290667, 0.000512)
-    >>> binned_median([1.0, 2.0, 4.0])
-    (2.0, 0.0)
-    """
-    step = timer_step(times)
-    if not step:
-        return statistics.median(times), 0.0
-    ordered = sorted(times)
-    half = len(ordered) / 2
-    value = ordered[math.ceil(half) - 1]  # the value holding the middle call
-    same = [t for t in ordered if abs(t - value) < step / 2]
-    below = sum(t < value - step / 2 for t in ordered)
-    return round(value - step / 2 + (half - below) / len(same) * step, 9), step
+    return Timing(median_ms=statistics.median(times), iqr_ms=q[2] - q[0], min_ms=times[0], max_ms=times[-1],
+                  runs=len(times), host_ms=host_ms)
 
 
 def min_time_ms(nbytes: int, peak_bandwidth_gbps: float) -> float:

@@ -33,8 +33,7 @@ ERROR_CLASSES = {
 
 @dataclass
 class Timing:
-    """Runtime of one callable in milliseconds: median over `runs` timed calls (interpolated within the
-    timer's step, `verify.timing.binned_median`) and its spread."""
+    """Runtime of one callable in milliseconds: median over `runs` timed calls and its spread."""
 
     # median runtime, ms
     median_ms: float
@@ -47,8 +46,6 @@ class Timing:
     runs: int
     # host (CPU) time per call to launch it, ms: the call rate the CPU allows, whatever the GPU does
     host_ms: float = 0.0
-    # the timer's step among the timed calls, ms (0: not quantised); the median is interpolated within it
-    step_ms: float = 0.0
 
 
 @dataclass

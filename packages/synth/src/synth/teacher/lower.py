@@ -256,6 +256,8 @@ class _Lowering:
             if len(group) != 1 or g.op_name(n) not in GATHER_OPS or n in g.outputs:
                 continue
             consumers = g.consumers(n)
+            if any(c not in region for c in consumers):
+                continue  # read by another kernel's prologue
             regions = {region[c] for c in consumers}
             if (len(regions) == 1 and all(g.op_name(m) in POINTWISE_OPS for m in steps[next(iter(regions))])
                     and all(g.shape(c) == g.shape(n) for c in consumers)):
