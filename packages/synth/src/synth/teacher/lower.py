@@ -58,8 +58,6 @@ LAYOUT_OPS = frozenset({"flatten", "unflatten", "transpose", "permute", "unsquee
 _KEEPS_CONTIGUOUS = frozenset({"flatten", "unflatten", "unsqueeze", "cat", "stack"})
 # layout ops that are views of their (contiguous) input
 _VIEWS = frozenset({"flatten", "unflatten", "unsqueeze"})
-# marks an operand of `_elementwise` as a fused cat / stack (followed by the operator's name)
-GATHER = "gather:"
 # row operators that are nn.Module norms over the trailing dims
 _NORM_MODULES = frozenset({"layer_norm", "rms_norm", "instance_norm1d", "instance_norm2d", "instance_norm3d"})
 # operators whose output a pointwise region can consume inside their own kernel (the epilogue)
@@ -301,16 +299,17 @@ class _Lowering:
     def pointwise(self, group: list[int]) -> None:
         g = self.g
         outside, lines, outputs, stem, comment = self.region(group)
-        operands = []
+        operands, gathered = [], {}
         for t in outside:
-            if t in self.gathers:  # a cat / stack read from its two inputs: GATHER marks the operand
+            if t in self.gathers:  # a cat / stack read from its two inputs
                 a, b = (self.names[u] for u in g.inputs_of(t))
                 self.body += gather_glue(f"g{t}", g.op_name(t), g.params(t)["dim"] % len(g.shape(t)), a, b)
-                operands.append((f"g{t}", GATHER + g.op_name(t)))
+                gathered[len(operands)] = g.op_name(t)
+                operands.append((f"g{t}", True))
             else:
                 operands.append((self.names[t], self._dense(t, group[-1])))
         self._elementwise(stem, comment, operands, lines, [(value, f"t{n}") for value, n in outputs],
-                          len(self.g.shape(group[-1])))
+                          len(self.g.shape(group[-1])), gathered)
         for _, n in outputs:
             self.names[n], self.contiguous[n] = f"t{n}", True
 
@@ -334,12 +333,14 @@ class _Lowering:
                           [(self.names[n], False)], [], [("in0", dest)], len(self.g.shape(n)))
         return dest
 
-    def _elementwise(self, stem, comment, operands, lines, outputs, rank) -> None:
+    def _elementwise(self, stem, comment, operands, lines, outputs, rank, gathered: dict | None = None) -> None:
         """One kernel over the broadcast shape of `operands` ((glue tensor, dense) pairs, loaded as in0,
         in1...): run `lines`, and store each (kernel value, glue variable) pair of `outputs` into a new
-        contiguous tensor of that name. A dense operand is contiguous with the output's shape."""
+        contiguous tensor of that name. A dense operand is contiguous with the output's shape. `gathered`
+        maps operand indices to "cat" / "stack": that operand is the prefix of `gather.gather_glue`'s names
+        and is read from the two inputs."""
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
-        gathered = {i: dense[len(GATHER):] for i, (_, dense) in enumerate(operands) if str(dense).startswith(GATHER)}
+        gathered = gathered or {}
         name = self._kernel_name(stem)
         args = [a for i in range(len(operands)) for a in (gather_args(i) if i in gathered else [f"in{i}_ptr"])]
         args += [f"out{j}_ptr" for j in range(len(outputs))]
