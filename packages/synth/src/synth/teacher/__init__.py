@@ -19,10 +19,10 @@ Every operator of the synth registry is lowered:
   place, other dims moved last), with a producing pointwise region fused as a prologue and the consuming
   one as an epilogue when the output keeps its row-major order;
 * pooling (max, avg, adaptive avg; 1d/2d/3d) becomes a windowed-reduction kernel with a producing
-  pointwise region as its prologue and the consuming one as its epilogue (a global average pool: a plane-mean kernel, after a partial-sum
-  kernel that splits the planes when there are few), batch norm (training
-  statistics and running-estimate updates, or the running estimates in eval mode) and group norm looped
-  reduction kernels;
+  pointwise region as its prologue and the consuming one as its epilogue (a global average pool: a
+  plane-mean kernel, after a partial-sum kernel that splits the planes when there are few); batch norm
+  (training statistics and running-estimate updates, or the running estimates in eval mode) and group
+  norm become looped reduction kernels with a producing pointwise region applied on load;
 * layout operators stay views or copies in the glue.
 
 An operator registered later without a lowering raises `Unsupported(op, reason)`; `UNSUPPORTED` documents

@@ -331,5 +331,7 @@ def with_prologue(kernel: str, prologue: list[str], loaded: str) -> str:
         out.append(f"{pad}x = tl.load(x_ptr + {where}, mask={mask}, other=0.0).to(tl.float32)")
         out.append(f"{pad}# pointwise prologue on the loaded tile (masked lanes stay 0)")
         out += [f"{pad}{p}" for p in prologue]
-        out.append(f"{pad}{'x = ' if target == 'x = ' else 'total += '}tl.where({mask}, {loaded}, 0.0)")
+        out.append(f"{pad}{target}tl.where({mask}, {loaded}, 0.0)")
+    if len(out) == len(kernel.splitlines()):
+        raise ValueError("with_prologue: no load of the input tile x found in the kernel (template changed?)")
     return "\n".join(out)

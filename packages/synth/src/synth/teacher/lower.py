@@ -132,11 +132,11 @@ class _Lowering:
         return [groups[r] for r in nx.lexicographical_topological_sort(order, key=lambda r: groups[r][0])]
 
     def _fuse_prologues(self, groups: dict[int, list[int]], region_of: dict[int, int]) -> None:
-        """Move a pointwise region into the row, channel-norm or (windowed) pooling kernel that consumes it (a prologue,
-        applied to the tile as it is loaded) when the region's one result feeds only that operator and the
-        region reads an outside tensor of the same shape (loaded as the tile): e.g. erf -> amin becomes one
-        kernel. A row kernel reading its rows in place also loads the region's other (broadcast) inputs at
-        the tile's positions: x - p -> amax is one kernel."""
+        """Move a pointwise region into the row, channel-norm or (windowed) pooling kernel that consumes it
+        (a prologue, applied to the tile as it is loaded) when the region's one result feeds only that
+        operator and the region reads an outside tensor of the same shape (loaded as the tile): e.g.
+        erf -> amin becomes one kernel. A row kernel reading its rows in place also loads the region's
+        other (broadcast) inputs at the tile's positions: x - p -> amax is one kernel."""
         g = self.g
         for r, group in list(groups.items()):
             hosts = [n for n in group if g.op_name(n) in ROW_OPS or g.op_name(n) in CHANNEL_NORM_OPS
@@ -473,8 +473,8 @@ class _Lowering:
         dims, perm = self._row_dims(n)
         # reduced dims that are one consecutive block but not the last ones: rows are read in place through
         # an inner stride (no permuted copy), and a full-row result is written in the input's own layout
-        inner = perm != list(range(rank)) and _consecutive(dims)
-        moved = perm != list(range(rank)) and not inner
+        moved = not self._row_in_place(n)
+        inner = perm != list(range(rank)) and not moved
         outside, lines, outputs, _, _ = self.region(group or [n], n, "y")
         epilogue = [g.op_name(m) for m in group or [n] if m != n]
         prologue = [g.op_name(m) for m in before]

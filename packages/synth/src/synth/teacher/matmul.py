@@ -5,8 +5,9 @@ shape (B, K, N), read through their strides (no copies for transposed views): `m
 `linear` multiplies the flattened rows of `x` by `weight.t()` (bias added in the kernel), `matmul` over
 rank >= 3 flattens (and broadcasts) the leading dims. Program (pid_m, pid_n, batch) accumulates its
 [BLOCK_M, BLOCK_N] tile in fp32 with `tl.dot(..., input_precision="ieee")` (exact fp32 products, no TF32,
-so it matches PyTorch's fp32 reference; tilings with `dot_precision="tf32x3"` use tensor cores), then runs the pointwise region that consumes the product on the
-tile before storing, so `linear -> add bias -> relu` is one kernel.
+so it matches PyTorch's fp32 reference; tilings with `dot_precision="tf32x3"` use tensor cores), then
+runs the pointwise region that consumes the product on the tile before storing, so
+`linear -> add bias -> relu` is one kernel.
 """
 from __future__ import annotations
 
