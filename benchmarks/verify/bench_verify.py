@@ -42,6 +42,8 @@ def main() -> None:
                     help="verify.l2_flush for every phase: fill the flush buffer (L2 left dirty) or sum it (clean)")
     ap.add_argument("--input-copies", type=int, default=1,
                     help="verify.input_copies for every phase: timed calls rotate over this many copies of the inputs")
+    ap.add_argument("--timing-method", choices=["graph", "stream"], default="graph",
+                    help="verify.timing_method for every phase: CUDA-graph replays (default) or call by call")
     ap.add_argument("--skip-throughput", action="store_true",
                     help="only the repeatability phases (e.g. to compare --l2-flush modes in one device call)")
     ap.add_argument("--out", required=True)
@@ -54,14 +56,15 @@ def main() -> None:
 
     gpu = torch.cuda.is_available()
     pairs = fixture_pairs()
-    res = {"l2_flush": args.l2_flush, "input_copies": args.input_copies, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    res = {"timing_method": args.timing_method, "l2_flush": args.l2_flush, "input_copies": args.input_copies, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "device": torch.cuda.get_device_name(0) if gpu else f"cpu ({os.cpu_count()} cores, Triton interpreter)",
            "torch": torch.__version__, "python": platform.python_version(), "command": " ".join(sys.argv),
            "n_tasks": len(pairs)}
     import triton
 
     res["triton"] = triton.__version__
-    cfg = {"timing": True, "l2_flush": args.l2_flush, "input_copies": args.input_copies}
+    cfg = {"timing": True, "l2_flush": args.l2_flush, "input_copies": args.input_copies,
+           "timing_method": args.timing_method}
     if not args.skip_throughput:
         throughput_phase(pairs, cfg, args, res, gpu)
     if gpu:
@@ -70,7 +73,7 @@ def main() -> None:
             # the torch.compile baseline at the first scale only (its compile time is the phase's main cost)
             with_compile = i == 0 and not args.no_compile_baseline
             res["repeatability"][scale] = repeat_phase(pairs, scale, with_compile, args.workers_per_gpu, args.l2_flush,
-                                                       args.input_copies)
+                                                       args.input_copies, args.timing_method)
             save(res, args.out)
     print(f"\n== verifier benchmark: {res['device']}, torch {res['torch']}, triton {res['triton']}, "
           f"{res.get('workers', args.workers_per_gpu)} workers ==")
@@ -148,7 +151,7 @@ def factor_for(code: str, scale: str) -> int:
 
 
 def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, l2_flush: str = "write",
-                 input_copies: int = 1) -> dict:
+                 input_copies: int = 1, timing_method: str = "graph") -> dict:
     """Two separate verifiers (fresh worker processes) time the same candidates on the fixtures with
     their size constants scaled (see factor_for); eager (and torch.compile) baselines from the first."""
     from dataclasses import replace
@@ -160,8 +163,8 @@ def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, l2
     scaled = [(replace(t, code=scale_sizes(t.code, f)), c) for (t, c), f in zip(pairs, factors)]
     runs = []
     for _ in range(2):
-        with Verifier(VerifyConfig(compile_baseline=with_compile, l2_flush=l2_flush,
-                                   input_copies=input_copies), workers_per_gpu=workers_per_gpu,
+        with Verifier(VerifyConfig(compile_baseline=with_compile, l2_flush=l2_flush, input_copies=input_copies,
+                                   timing_method=timing_method), workers_per_gpu=workers_per_gpu,
                       cache=False) as v:
             runs.append(v.verify_many(scaled, return_exceptions=True))
     rows = []
@@ -178,7 +181,9 @@ def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, l2
                      "cand_iqr_ms": a.candidate.iqr_ms, "repeat_diff": diff, "cand_host_ms": a.candidate.host_ms,
                      "eager_ms": a.eager.median_ms, "compile_ms": a.compiled.median_ms if a.compiled else None,
                      "speedup_eager": a.speedup_eager, "speedup_compile": a.speedup_compile,
-                     "eager_repeat_diff": abs(a.eager.median_ms - b.eager.median_ms) / a.eager.median_ms})
+                     "eager_repeat_diff": abs(a.eager.median_ms - b.eager.median_ms) / a.eager.median_ms,
+                     "methods": sorted({t.method for t in (a.candidate, b.candidate, a.eager, b.eager)}),
+                     "timing_flags": a.timing_flags + b.timing_flags})
     diffs = [r["repeat_diff"] for r in rows if "repeat_diff" in r]
     return {"scale": scale, "compile_baseline": with_compile, "per_task": rows,
             "median_diff": statistics.median(diffs) if diffs else None, "max_diff": max(diffs) if diffs else None,
@@ -189,14 +194,14 @@ def print_repeat(scale: str, rep: dict) -> None:
     nan = float("nan")
     print(f"repeatability and baselines on the fixtures, sizes {'x' if scale.isdigit() else 'up to '}{scale}")
     print(f"{'task':28s} {'x':>3s} {'cand ms':>9s} {'run2 ms':>9s} {'diff':>6s} {'eager ms':>9s} {'compile ms':>10s} "
-          f"{'vs eager':>8s} {'vs comp':>8s}")
+          f"{'vs eager':>8s} {'vs comp':>8s} method")
     for r in rep["per_task"]:
         if "error" in r:
             print(f"{r['task']:28s} {r['factor']:3d} not timed: {r['error']}")
             continue
         print(f"{r['task']:28s} {r['factor']:3d} {r['cand_ms_run1']:9.5f} {r['cand_ms_run2']:9.5f} {100 * r['repeat_diff']:5.1f}% "
               f"{r['eager_ms']:9.4f} {r['compile_ms'] or nan:10.4f} {r['speedup_eager']:8.2f} "
-              f"{(r['speedup_compile'] or nan):8.2f}")
+              f"{(r['speedup_compile'] or nan):8.2f} {'+'.join(r.get('methods', []))}")
     if rep["timed_tasks"]:
         print(f"repeatability ({scale}): median diff {100 * rep['median_diff']:.2f}%, max {100 * rep['max_diff']:.2f}%, "
               f"{rep['within_3pct']}/{rep['timed_tasks']} tasks within 3%")

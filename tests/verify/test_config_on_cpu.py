@@ -11,6 +11,8 @@ def test_unknown_key_is_named():
         VerifyConfig.from_mapping({"trails": 3})
     with pytest.raises(ValueError, match="device"):
         VerifyConfig(device="tpu")
+    with pytest.raises(ValueError, match="timing_method must be graph or stream"):
+        VerifyConfig.from_mapping({"timing_method": "events"})
 
 
 def test_size_constants_skip_weight_shapes():

@@ -10,6 +10,8 @@ def test_correct_candidates_accepted_and_timed(suite_verdicts):
         assert v.backend == "triton-gpu" and v.timed, f"{task.id}: {v.stage}/{v.error_class}: {v.message}"
         assert v.candidate.median_ms > 0 and v.eager.median_ms > 0 and v.speedup_eager > 0
         assert v.candidate.runs >= 20
+        # every fixture (and its eager model) captures into a CUDA graph whose replay passes the input check
+        assert (v.candidate.method, v.eager.method) == ("graph", "graph"), (task.id, v.candidate, v.eager)
 
 
 def test_adversarial_rejected_on_gpu(suite_verdicts):
@@ -60,3 +62,7 @@ def test_work_moved_to_the_host_is_timed(verifier):
     assert v.accepted and v.timed, f"{v.stage}/{v.error_class}: {v.message}"
     assert v.speedup_eager < 0.5, (v.candidate, v.eager)
     assert v.candidate.median_ms > 0.5 * v.candidate.host_ms, (v.candidate, v.eager)
+    # a graph cannot replay host work: the capture fails (a device-to-host copy) and both are timed call by call
+    assert (v.candidate.method, v.eager.method) == ("stream", "stream"), (v.candidate, v.eager)
+    assert "CUDA graph capture failed" in v.candidate.fallback, v.candidate
+    assert any("not from a CUDA graph" in f for f in v.timing_flags), v.timing_flags

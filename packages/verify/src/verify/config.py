@@ -58,7 +58,12 @@ class VerifyConfig:
     budget_ms: float = 40.0
     # warm-up calls before timing (excluded)
     warmup: int = 3
-    # bytes of the buffer written between timed calls to flush L2
+    # how calls are timed: "graph" (captured in a CUDA graph, inputs rotated over copies so that each call
+    # reads them from DRAM; checked against a direct call, else "stream") or "stream" (launched and timed
+    # call by call after an L2 flush). See verify/timing.py
+    timing_method: str = "graph"
+    # bytes of the buffer written between timed calls to flush L2 ("stream"); "graph": bytes of input
+    # copies read between two uses of the same copy
     l2_flush_bytes: int = 256 * 2**20
     # how L2 is flushed before each timed call: "write" fills the buffer (as Triton's do_bench; L2 is then
     # full of dirty lines that the timed call's loads must write back), "read" sums it (L2 left clean)
@@ -101,6 +106,8 @@ class VerifyConfig:
             raise ValueError(f"verify.input_copies must be at least 1, got {self.input_copies}")
         if self.ref_cache_gb <= 0:
             raise ValueError(f"verify.ref_cache_gb must be positive, got {self.ref_cache_gb}")
+        if self.timing_method not in ("graph", "stream"):
+            raise ValueError(f"verify.timing_method must be graph or stream, got {self.timing_method!r}")
         if self.l2_flush not in ("write", "read"):
             raise ValueError(f"verify.l2_flush must be write or read, got {self.l2_flush!r}")
         if self.device not in ("auto", "cuda", "cpu"):

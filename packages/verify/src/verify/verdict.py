@@ -46,6 +46,11 @@ class Timing:
     runs: int
     # host (CPU) time per call to launch it, ms: the call rate the CPU allows, whatever the GPU does
     host_ms: float = 0.0
+    # "graph": calls captured in a CUDA graph, median and spread over its replays (each the mean of its
+    # calls); "stream": launched and timed call by call (see verify/timing.py)
+    method: str = "stream"
+    # why the graph method was not used (empty when it was, or was not asked for)
+    fallback: str = ""
 
 
 @dataclass

@@ -392,7 +392,7 @@ def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) 
     inputs = make_inputs(module, cfg.seed, device)
     flush = torch.empty(cfg.l2_flush_bytes // 4, dtype=torch.float32, device=device)
     kw = dict(warmup=cfg.warmup, min_reps=cfg.min_reps, max_reps=cfg.max_reps, budget_ms=cfg.budget_ms, flush=flush,
-              flush_mode=cfg.l2_flush, arg_sets=input_copies(inputs, cfg.input_copies))
+              flush_mode=cfg.l2_flush, arg_sets=input_copies(inputs, cfg.input_copies), method=cfg.timing_method)
     from verify.integrity import changed, snapshot
 
     # compiled on the CPU without the lock, warmed up under a shared hold; Inductor's imports may touch
@@ -409,6 +409,17 @@ def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) 
             v.candidate = time_callable(new, inputs, **{**kw, "min_reps": cfg.max_reps})
         if compiled is not None:
             v.compiled = time_callable(compiled, inputs, **kw)
+        timed = [t for t in (v.eager, v.candidate, v.compiled) if t is not None]
+        if len({t.method for t in timed}) > 1:
+            # speedups compare like with like: one callable could not be graphed, so none is
+            why = "; ".join(f"{name}: {t.fallback}" for name, t in zip(("eager", "candidate", "compiled"), timed)
+                            if t.fallback)
+            v.timing_flags.append(f"timed call by call, not from a CUDA graph ({why})")
+            kw["method"] = "stream"
+            v.eager = v.eager if v.eager.method == "stream" else time_callable(model, inputs, **kw)
+            v.candidate = v.candidate if v.candidate.method == "stream" else time_callable(new, inputs, **kw)
+            if compiled is not None and v.compiled.method != "stream":
+                v.compiled = time_callable(compiled, inputs, **kw)
     patched = changed(clean, snapshot())
     if patched:
         raise _Reject("timed", "timing_error", f"something replaced {', '.join(patched[:3])} while timing")
