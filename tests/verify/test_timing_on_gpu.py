@@ -25,8 +25,8 @@ def test_graph_and_stream_agree_on_a_long_kernel():
 
 
 def test_graph_refuses_a_capture_that_skips_the_work():
-    """A callable that returns its last result while being captured (no kernel in the graph): the replay
-    check finds outputs that do not follow the inputs, and the call is timed by the stream method."""
+    """A callable that, while being captured, only copies its last result (the graph holds no real work):
+    the replay check finds outputs that do not follow the inputs, and the call is timed by the stream method."""
     import torch
 
     last = {}
