@@ -39,6 +39,7 @@ import time
 
 import torch
 
+from verify.compare import flatten
 from verify.launches import TRACKER
 from verify.verdict import Timing
 
@@ -164,13 +165,7 @@ def input_copies(args, copies: int, max_bytes: int = 256 * 2**20) -> list:
 
 def _tensors(out) -> list:
     """The tensors in a (possibly nested) output, in order."""
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, dict):
-        out = list(out.values())
-    if isinstance(out, (list, tuple)):
-        return [t for o in out for t in _tensors(o)]
-    return []
+    return [t for t in flatten(out) if isinstance(t, torch.Tensor)]
 
 
 def outputs_agree(got, want, tol: float = 1e-2) -> bool:
