@@ -4,7 +4,7 @@
 # wheels for py3.12).
 #   bash scripts/gpu_verify.sh        # logs and results_gpu.json under $OUT (about 9 minutes on one H100)
 # BENCH_S (380): the benchmark's time limit; it writes its JSON after each phase. SCALE (4,64MiB): its
-# repeatability sizes. L2_FLUSH (write): how L2 is flushed before each timed call (write | read). READ_S (0):
+# repeatability sizes; RUNS (2): separate verifiers per size. L2_FLUSH (write): how L2 is flushed before each timed call (write | read). READ_S (0):
 # when > 0, a second benchmark (repeatability only, sizes x4, no compile baseline) with the other flush mode,
 # within READ_S seconds, so that both are compared in one call.
 set -uo pipefail
@@ -19,7 +19,7 @@ python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', tr
 timeout -k 5 110 python3 -m verify workers_per_gpu=8 verify.gpu_hold_limit_s=20 out="$OUT/verify_suite_gpu.jsonl" > "$OUT/verify_suite.log" 2>&1
 echo "suite rc=$?"; grep -vE "it/s|cand/s\]" "$OUT/verify_suite.log" | tail -42
 FLUSH=${L2_FLUSH:-write}
-timeout -k 5 ${BENCH_S:-380} python3 benchmarks/verify/bench_verify.py --workers-per-gpu 8 --rounds 8 --scale "${SCALE:-4,64MiB}" \
+timeout -k 5 ${BENCH_S:-380} python3 benchmarks/verify/bench_verify.py --workers-per-gpu 8 --rounds 8 --scale "${SCALE:-4,64MiB}" --runs "${RUNS:-2}" \
   --l2-flush "$FLUSH" --out "$OUT/results_gpu.json" > "$OUT/bench.log" 2>&1
 echo "bench rc=$?"; grep -vE "it/s\]|cand/s\]" "$OUT/bench.log" | tail -40
 if [ "${READ_S:-0}" -gt 0 ]; then

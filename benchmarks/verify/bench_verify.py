@@ -10,8 +10,8 @@ Phases, all on the fixture suite (13 tasks with correct candidates):
 - steady: `rounds` x 13 distinct programs (each candidate with a unique trailing comment, so the verdict
   cache misses while Triton's kernel cache is warm, as in an RL run where kernels repeat), references
   already cached. Reported as candidates per second per GPU.
-- repeatability (GPU), once per --scale: two separate verifiers (fresh worker processes) time the same candidates;
-  median-to-median difference per task.
+- repeatability (GPU), once per --scale: --runs separate verifiers (fresh worker processes) time the same
+  candidates; per task, the spread of their medians (max/min - 1).
 - baselines (GPU): eager and torch.compile per task, with the candidate, in the same process.
 Prints a table last and writes everything to --out as JSON.
 """
@@ -44,6 +44,8 @@ def main() -> None:
                     help="verify.input_copies for every phase: timed calls rotate over this many copies of the inputs")
     ap.add_argument("--timing-method", choices=["graph", "stream"], default="graph",
                     help="verify.timing_method for every phase: CUDA-graph replays (default) or call by call")
+    ap.add_argument("--runs", type=int, default=2,
+                    help="separate verifiers per repeatability phase (repeat_diff: max/min - 1 over them)")
     ap.add_argument("--skip-throughput", action="store_true",
                     help="only the repeatability phases (e.g. to compare --l2-flush modes in one device call)")
     ap.add_argument("--out", required=True)
@@ -56,15 +58,16 @@ def main() -> None:
 
     gpu = torch.cuda.is_available()
     pairs = fixture_pairs()
-    res = {"timing_method": args.timing_method, "l2_flush": args.l2_flush, "input_copies": args.input_copies, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    cfg = {"timing": True, "l2_flush": args.l2_flush, "input_copies": args.input_copies,
+           "timing_method": args.timing_method}
+    res = {**{k: v for k, v in cfg.items() if k != "timing"},
+           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "device": torch.cuda.get_device_name(0) if gpu else f"cpu ({os.cpu_count()} cores, Triton interpreter)",
            "torch": torch.__version__, "python": platform.python_version(), "command": " ".join(sys.argv),
            "n_tasks": len(pairs)}
     import triton
 
     res["triton"] = triton.__version__
-    cfg = {"timing": True, "l2_flush": args.l2_flush, "input_copies": args.input_copies,
-           "timing_method": args.timing_method}
     if not args.skip_throughput:
         throughput_phase(pairs, cfg, args, res, gpu)
     if gpu:
@@ -72,8 +75,7 @@ def main() -> None:
         for i, scale in enumerate(args.scale):
             # the torch.compile baseline at the first scale only (its compile time is the phase's main cost)
             with_compile = i == 0 and not args.no_compile_baseline
-            res["repeatability"][scale] = repeat_phase(pairs, scale, with_compile, args.workers_per_gpu, args.l2_flush,
-                                                       args.input_copies, args.timing_method)
+            res["repeatability"][scale] = repeat_phase(pairs, scale, with_compile, args.workers_per_gpu, cfg, args.runs)
             save(res, args.out)
     print(f"\n== verifier benchmark: {res['device']}, torch {res['torch']}, triton {res['triton']}, "
           f"{res.get('workers', args.workers_per_gpu)} workers ==")
@@ -150,10 +152,10 @@ def factor_for(code: str, scale: str) -> int:
     return factor
 
 
-def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, l2_flush: str = "write",
-                 input_copies: int = 1, timing_method: str = "graph") -> dict:
-    """Two separate verifiers (fresh worker processes) time the same candidates on the fixtures with
-    their size constants scaled (see factor_for); eager (and torch.compile) baselines from the first."""
+def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, cfg: dict, runs: int = 2) -> dict:
+    """`runs` separate verifiers (fresh worker processes) time the same candidates on the fixtures with
+    their size constants scaled (see factor_for); eager (and torch.compile) baselines from the first.
+    A task's repeat_diff is max/min - 1 of its candidate's medians over the runs."""
     from dataclasses import replace
 
     from verify import Verifier, VerifyConfig
@@ -161,31 +163,36 @@ def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, l2
 
     factors = [factor_for(t.code, scale) for t, _ in pairs]
     scaled = [(replace(t, code=scale_sizes(t.code, f)), c) for (t, c), f in zip(pairs, factors)]
-    runs = []
-    for _ in range(2):
-        with Verifier(VerifyConfig(compile_baseline=with_compile, l2_flush=l2_flush, input_copies=input_copies,
-                                   timing_method=timing_method), workers_per_gpu=workers_per_gpu,
+    results = []
+    for _ in range(runs):
+        with Verifier(VerifyConfig(**{**cfg, "compile_baseline": with_compile}), workers_per_gpu=workers_per_gpu,
                       cache=False) as v:
-            runs.append(v.verify_many(scaled, return_exceptions=True))
+            results.append(v.verify_many(scaled, return_exceptions=True))
     rows = []
-    for (t, _), f, a, b in zip(pairs, factors, *runs):
-        if isinstance(a, Exception) or isinstance(b, Exception):
-            rows.append({"task": t.id, "factor": f, "error": str(a if isinstance(a, Exception) else b)[:200]})
+    for (t, _), f, *vs in zip(pairs, factors, *results):
+        bad = [x for x in vs if isinstance(x, Exception) or not x.timed]
+        if bad:
+            x = bad[0]
+            rows.append({"task": t.id, "factor": f,
+                         "error": str(x)[:200] if isinstance(x, Exception) else f"{x.error_class or ''}"})
             continue
-        if not (a.timed and b.timed):
-            rows.append({"task": t.id, "factor": f, "error": f"{a.error_class or ''} {b.error_class or ''}"})
-            continue
-        diff = abs(a.candidate.median_ms - b.candidate.median_ms) / a.candidate.median_ms
+        a, cand, eager = vs[0], [x.candidate.median_ms for x in vs], [x.eager.median_ms for x in vs]
         rows.append({"task": t.id, "factor": f, "input_mib": input_bytes(scale_sizes(t.code, f)) / 2**20,
-                     "cand_ms_run1": a.candidate.median_ms, "cand_ms_run2": b.candidate.median_ms,
-                     "cand_iqr_ms": a.candidate.iqr_ms, "repeat_diff": diff, "cand_host_ms": a.candidate.host_ms,
+                     "cand_ms_run1": cand[0], "cand_ms_run2": cand[1 % runs], "cand_ms_runs": cand,
+                     "cand_sm_mhz_runs": [x.candidate.sm_mhz for x in vs],
+                     "cand_replay_ms_runs": [x.candidate.replay_ms for x in vs],
+                     "timing_s_runs": [x.phases.get("timing") for x in vs],
+                     "cand_iqr_ms": a.candidate.iqr_ms, "repeat_diff": max(cand) / min(cand) - 1,
+                     "cand_host_ms": a.candidate.host_ms,
                      "eager_ms": a.eager.median_ms, "compile_ms": a.compiled.median_ms if a.compiled else None,
                      "speedup_eager": a.speedup_eager, "speedup_compile": a.speedup_compile,
-                     "eager_repeat_diff": abs(a.eager.median_ms - b.eager.median_ms) / a.eager.median_ms,
-                     "methods": sorted({t.method for t in (a.candidate, b.candidate, a.eager, b.eager)}),
-                     "timing_flags": a.timing_flags + b.timing_flags})
+                     "eager_ms_runs": eager, "eager_repeat_diff": max(eager) / min(eager) - 1,
+                     "methods": sorted({y.method for x in vs for y in (x.candidate, x.eager)}),
+                     "timing_flags": [flag for x in vs for flag in x.timing_flags]})
     diffs = [r["repeat_diff"] for r in rows if "repeat_diff" in r]
-    return {"scale": scale, "compile_baseline": with_compile, "per_task": rows,
+    replay = [max(r["cand_replay_ms_runs"]) / min(r["cand_replay_ms_runs"]) - 1 for r in rows
+              if "repeat_diff" in r and min(r["cand_replay_ms_runs"]) > 0]
+    return {"replay_events_diffs": replay,"scale": scale, "compile_baseline": with_compile, "runs": runs, "per_task": rows,
             "median_diff": statistics.median(diffs) if diffs else None, "max_diff": max(diffs) if diffs else None,
             "within_3pct": sum(d <= 0.03 for d in diffs), "timed_tasks": len(diffs)}
 
@@ -202,6 +209,19 @@ def print_repeat(scale: str, rep: dict) -> None:
         print(f"{r['task']:28s} {r['factor']:3d} {r['cand_ms_run1']:9.5f} {r['cand_ms_run2']:9.5f} {100 * r['repeat_diff']:5.1f}% "
               f"{r['eager_ms']:9.4f} {r['compile_ms'] or nan:10.4f} {r['speedup_eager']:8.2f} "
               f"{(r['speedup_compile'] or nan):8.2f} {'+'.join(r.get('methods', []))}")
+    timed = [r for r in rep["per_task"] if "error" not in r]
+    print("candidate us per run: device spans | events around replays | SM MHz")
+    for r in timed:
+        print(f"  {r['task']:26s} " + " ".join(f"{1e3 * m:.3f}" for m in r["cand_ms_runs"]) + " | "
+              + " ".join(f"{1e3 * x:.3f}" for x in r["cand_replay_ms_runs"]) + " | "
+              + " ".join(f"{z:.0f}" for z in r["cand_sm_mhz_runs"]))
+    phase = [t for r in timed for t in r.get("timing_s_runs", []) if t is not None]
+    if phase:
+        print(f"timing phase per verification: median {statistics.median(phase):.3f} s, max {max(phase):.3f} s")
+    if rep.get("replay_events_diffs"):
+        d = rep["replay_events_diffs"]
+        print(f"same replays timed by events alone: median diff {100 * statistics.median(d):.2f}%, max "
+              f"{100 * max(d):.2f}%, {sum(x <= 0.03 for x in d)}/{len(d)} within 3%")
     if rep["timed_tasks"]:
         print(f"repeatability ({scale}): median diff {100 * rep['median_diff']:.2f}%, max {100 * rep['max_diff']:.2f}%, "
               f"{rep['within_3pct']}/{rep['timed_tasks']} tasks within 3%")

@@ -37,6 +37,16 @@ protocol gives medians that agree across processes:
 The spin kernel runs a fixed 4,000 SM cycles (about 2 us), the same in every process.
 
     python benchmarks/verify/offset_probe.py --mode protocols --procs 6 --scale 4 --out offset_protocols.json
+
+`--mode graphstate` tells a per-capture state from a drifting one: per kernel, `--captures` CUDA graphs
+(each on new input copies while the earlier ones stay allocated), each timed by events in `--sessions`
+sessions 50 ms apart, plus the kernels' own device time from the profiler; `--neighbours 0,7` alternates
+0 and 7 idle CUDA processes (2 GiB each) alive beside the probe process, as in a worker pool. It found
+that a graph's per-call time takes one of two values per capture, set by memory placement, while the
+kernel's own time does not change (hence the verifier's device spans):
+
+    python benchmarks/verify/offset_probe.py --mode graphstate --procs 4 --neighbours 0,7 --captures 6 \
+        --sessions 5 --tasks rmsnorm,layernorm,log_softmax,swish_residual --out graphstate.json
 """
 from __future__ import annotations
 
@@ -228,6 +238,135 @@ def protocol_child(proc: int, scale: int, names: list[str], calls: int, protocol
     return out
 
 
+def graphstate_child(proc: int, scale: int, names: list[str], captures: int, sessions: int) -> dict:
+    """Per kernel, `captures` CUDA graphs (each on fresh input copies, the earlier ones kept alive so that
+    addresses differ), each timed in `sessions` sessions 50 ms apart; plus the kernels' own device time
+    from the profiler (CUPTI), to tell a per-capture state from a drifting one, and kernel time from the
+    gaps between a graph's kernels."""
+    import torch
+
+    from verify.config import VerifyConfig
+    from verify.timing import spin_cycles_per_ms
+
+    dev = torch.device("cuda")
+    cold = VerifyConfig().l2_flush_bytes
+    per_us = spin_cycles_per_ms() / 1e3
+    out: dict = {"proc": proc, "clock_mhz": sm_clock_mhz(), "kernels": {}}
+    with torch.no_grad():
+        for name in names:
+            fn, args = _candidate(name, scale, dev)
+            for _ in range(3):
+                fn(*args)
+            kept, rows = [], []
+            for _ in range(captures):
+                g, sets, outs, n = _capture_rotated(fn, args, cold)
+                kept.append((sets, outs))
+                row = {"n": n, "in_ptr_mod_2m": sets[0][0].data_ptr() % 2**21,
+                       "out_ptr_mod_2m": _first_tensor(outs[0]).data_ptr() % 2**21, "sessions_us": []}
+                for _ in range(sessions):
+                    time.sleep(0.05)
+                    row["sessions_us"].append(statistics.median(_replay_times(g, n, 8, per_us)))
+                try:
+                    row["kernel_us"] = _profiled_kernel_us(g, n)
+                except Exception as e:  # noqa: BLE001 - a probe: keep the timings without the profile
+                    row["kernel_us"], row["profile_error"] = float("nan"), str(e)[:200]
+                rows.append(row)
+                del g
+            out["kernels"][name] = rows
+    out["clock_mhz_end"] = sm_clock_mhz()
+    return out
+
+
+def _first_tensor(x):
+    import torch
+
+    return x if isinstance(x, torch.Tensor) else _first_tensor(x[0])
+
+
+def _capture_rotated(fn, args, cold_bytes: int):
+    """A CUDA graph of max(16, copies) calls, call i on input copy i mod copies (fresh clones, enough
+    that `cold_bytes` are read between two uses of one copy, at most 256). Returns (graph, copies,
+    outputs, calls)."""
+    import torch
+
+    size = sum(a.numel() * a.element_size() for a in args if isinstance(a, torch.Tensor))
+    copies = min(256, -(-cold_bytes // max(size, 1)))
+    sets = [[a.clone() if isinstance(a, torch.Tensor) else a for a in args] for _ in range(copies)]
+    n = max(16, copies)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        fn(*sets[0])
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        outs = [fn(*sets[k % copies]) for k in range(n)]
+    return g, sets, outs, n
+
+
+def _replay_times(g, n: int, replays: int, per_us: float) -> list[float]:
+    """Per-call us of `replays` replays of `g` (n calls each), behind a 3 ms spin."""
+    import torch
+
+    ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(replays)]
+    g.replay()
+    torch.cuda.synchronize()
+    torch.cuda._sleep(int(3000 * per_us))
+    for a, b in ev:
+        a.record()
+        g.replay()
+        b.record()
+    torch.cuda.synchronize()
+    return [a.elapsed_time(b) * 1e3 / n for a, b in ev]
+
+
+def _profiled_kernel_us(g, n: int) -> float:
+    """Mean device time (us) of the kernels one call of `g` runs, from the profiler (CUPTI), over 4 replays."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    g.replay()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(4):
+            g.replay()
+        torch.cuda.synchronize()
+    from torch.autograd import DeviceType
+
+    kernels = [e for e in prof.events() if e.device_type == DeviceType.CUDA]
+    return sum(e.device_time_total for e in kernels) / (4 * n) if kernels else float("nan")
+
+
+def graphstate_report(runs: list[dict]) -> dict:
+    summary: dict = {}
+    for name in runs[0]["kernels"]:
+        print(f"{name}: per process (neighbour contexts), per capture: median of sessions [min-max] / kernel us")
+        for r in runs:
+            caps = r["kernels"][name]
+            cells = [f"{statistics.median(c['sessions_us']):.3f}[{min(c['sessions_us']):.2f}-"
+                     f"{max(c['sessions_us']):.2f}]/{c['kernel_us']:.3f}" for c in caps]
+            print(f"  proc {r['proc']} ({r['neighbours']}): " + " ".join(cells))
+        meds = [statistics.median(c["sessions_us"]) for r in runs for c in r["kernels"][name]]
+        kern = [c["kernel_us"] for r in runs for c in r["kernels"][name]]
+        within = statistics.median(max(c["sessions_us"]) / min(c["sessions_us"]) - 1
+                                   for r in runs for c in r["kernels"][name])
+        summary[name] = {"capture_spread": spread(meds), "kernel_spread": spread(kern),
+                         "session_spread_median": within}
+        print(f"  spread over captures {100 * spread(meds):.1f}%, of kernel time {100 * spread(kern):.1f}%, "
+              f"within a capture over sessions (median) {100 * within:.2f}%")
+    return summary
+
+
+def neighbours(k: int) -> list:
+    """`k` idle processes, each holding a CUDA context and 2 GiB of device memory (as a worker pool's)."""
+    code = ("import torch, time; x = torch.empty(2**29, device='cuda'); torch.cuda.synchronize(); "
+            "print('ready', flush=True); time.sleep(3600)")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(k)]
+    for p in procs:
+        p.stdout.readline()
+    return procs
+
+
 def _graph_flush_times(fn, args, calls: int, chunk: int, flush) -> list[float]:
     """Per-call times of `chunk` (flush, start event, call, end event) captured in one CUDA graph."""
     import torch
@@ -377,7 +516,11 @@ def report(runs: list[dict]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mode", choices=("conditions", "protocols"), default="conditions")
+    ap.add_argument("--mode", choices=("conditions", "protocols", "graphstate"), default="conditions")
+    ap.add_argument("--captures", type=int, default=8, help="graphs per kernel (--mode graphstate)")
+    ap.add_argument("--sessions", type=int, default=6, help="timings per graph (--mode graphstate)")
+    ap.add_argument("--neighbours", default="0", help="comma-separated idle CUDA processes alive beside each "
+                    "probe process, cycled over the processes (--mode graphstate)")
     ap.add_argument("--calls", type=int, default=512, help="timed calls per kernel and protocol (--mode protocols)")
     ap.add_argument("--procs", type=int, default=6)
     ap.add_argument("--protocols", default=",".join(PROTOCOLS), help="comma-separated subset (--mode protocols)")
@@ -391,11 +534,13 @@ def main() -> None:
     args = ap.parse_args()
     from verify.fixtures import fixture_names
 
-    default = PROTOCOL_TASKS if args.mode == "protocols" else fixture_names()
+    default = PROTOCOL_TASKS if args.mode in ("protocols", "graphstate") else fixture_names()
     names = args.tasks.split(",") if args.tasks else list(default)
     if args.child >= 0:
         cpus = pin(args.child) if args.affinity == "alternate" else sorted(os.sched_getaffinity(0))
-        if args.mode == "protocols":
+        if args.mode == "graphstate":
+            print(json.dumps(graphstate_child(args.child, args.scale, names, args.captures, args.sessions)))
+        elif args.mode == "protocols":
             res = protocol_child(args.child, args.scale, names, args.calls, args.protocols.split(","))
             print(json.dumps({**res, "cpus": cpus}))
         else:
@@ -407,17 +552,21 @@ def main() -> None:
         t0 = time.time()
         cmd = [sys.executable, __file__, "--child", str(p), "--scale", str(args.scale), "--tasks", ",".join(names),
                "--mode", args.mode, "--calls", str(args.calls), "--protocols", args.protocols,
-               "--affinity", args.affinity]
+               "--affinity", args.affinity, "--captures", str(args.captures), "--sessions", str(args.sessions)]
+        k = int(args.neighbours.split(",")[p % len(args.neighbours.split(","))])
+        idle = neighbours(k)
         res = subprocess.run(cmd, capture_output=True, text=True)
+        for q in idle:
+            q.kill()
         if res.returncode != 0:
             print(res.stderr[-3000:])
             raise SystemExit(f"probe process {p} failed with exit status {res.returncode}")
         run = json.loads(res.stdout.strip().splitlines()[-1])
-        run["smi"], run["seconds"] = before, time.time() - t0
+        run["smi"], run["seconds"], run["neighbours"] = before, time.time() - t0, k
         runs.append(run)
         print(f"process {p} done in {run['seconds']:.1f} s", flush=True)
         Path(args.out).write_text(json.dumps({"runs": runs}, indent=1))
-    summary = protocol_report(runs) if args.mode == "protocols" else report(runs)
+    summary = {"protocols": protocol_report, "graphstate": graphstate_report}.get(args.mode, report)(runs)
     Path(args.out).write_text(json.dumps({"runs": runs, "summary": summary}, indent=1))
 
 

@@ -4,7 +4,8 @@ import importlib
 
 import pytest
 
-MODULES = ["verify.candidate", "verify.rewards", "verify.inputs", "verify.timing", "verify.task", "verify.fixtures"]
+MODULES = ["verify.candidate", "verify.rewards", "verify.inputs", "verify.timing", "verify.device_trace", "verify.task",
+           "verify.fixtures"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -47,3 +47,28 @@ def test_graph_refuses_a_host_sync():
 
     t = _timing(lambda x: x * x.sum().item(), [torch.randn(1 << 16, device="cuda")])
     assert t.method == "stream" and "capture failed" in t.fallback, t
+    # the failed capture left nothing behind: the device's random generator works, and the next graph too
+    x = torch.randn(1 << 16, device="cuda")
+    assert _timing(torch.tanh, [x]).method == "graph"
+
+
+def test_graph_time_is_the_device_span_of_each_call():
+    """Three kernels per call: timed by their device span (CUPTI), with the events around the replays, which
+    also hold each call's launch, beside it; the SM clock is read from the spin kernel."""
+    import torch
+
+    t = _timing(lambda x: (x * 2).sin().exp(), [torch.randn(1 << 20, device="cuda")])
+    assert t.method == "graph" and not t.fallback, t
+    assert 0 < t.median_ms <= 1.05 * t.replay_ms and t.iqr_ms < 0.1 * t.median_ms, t
+    assert 300 < t.sm_mhz < 5000, t
+
+
+def test_graph_without_a_device_trace_is_timed_by_events():
+    """While another profiler runs, no trace can be made: the replays are timed by events, and the method says so."""
+    import torch
+
+    x = torch.randn(1 << 20, device="cuda")
+    with torch.autograd.profiler.profile(use_device="cuda", use_kineto=True):
+        t = _timing(torch.tanh, [x])
+    assert t.method == "graph_events" and "no device trace" in t.fallback, t
+    assert t.median_ms == t.replay_ms > 0, t

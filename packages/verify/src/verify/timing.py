@@ -6,16 +6,21 @@ launches and times call by call. Both measure device time only.
 Graph: `n` calls are captured in one CUDA graph, call i on the i-th of enough copies of the inputs (same
 values, other addresses) that the bytes read between two uses of one copy exceed the L2 flush buffer's
 size, so every call finds its inputs out of L2 as after a flush (module parameters are not copied: they
-may stay in L2, for eager, compiled and candidate alike). One pair of events brackets each replay; a
-call's time is the replay's time / `n`; median and spread are over replays. Launching from a graph
-takes the host's per-launch path out of the measurement: on an H200, per-launch event timing of the
-same 2-5 us kernel differed by 3-10 % between processes (a fixed offset per process, even for a kernel
-that touches no memory), graph replays by under 1.2 % (benchmarks/verify/RESULTS.md). A graph replays
-device work only, so it is checked before it is trusted: the input copies get other values (each
-tensor rolled by one element), the graph is replayed, and every captured call's output must match a
-direct call on those values. Work done on the host at capture time (a numpy offload, a cached result,
-a branch taken only while capturing) fails that check; so does a capture that raises (a host sync, a
-side stream). Then the stream method times the callable, and `Timing.fallback` says why.
+may stay in L2, for eager, compiled and candidate alike). The graph is replayed with a pair of events
+around each replay (`Timing.replay_ms`: replay time / `n`, median over _EVENT_REPLAYS replays), then
+replays of about the budget's calls (at most _TRACED_CALLS) run under a device trace
+(verify/device_trace.py): a call's time is its span on the GPU's clock, from its first kernel's start to
+its last kernel's end (its own kernels and the gaps between them; not the launch of its first kernel). Median and spread are over _SPAN_GROUPS groups
+of consecutive calls (each the mean of its calls). Why: per-launch event timing of the same 2-5 us
+kernel differed by 3-10 % between processes (host launch path); events around graph replays by up to
+16 %, in two modes (e.g. 2.17 or 2.53 us per call for a 2.2 us kernel, set by where a capture's memory
+landed), while the kernel's device span stayed within 1 % (benchmarks/verify/RESULTS.md). Without a
+trace (another profiler running, no CUPTI) the events' times are used (method "graph_events").
+A graph replays device work only, so it is checked before it is trusted: the input copies get other
+values (each tensor rolled by one element), the graph is replayed, and every captured call's output must
+match a direct call on those values. Work done on the host at capture time (a numpy offload, a cached
+result, a branch taken only while capturing) fails that check; so does a capture that raises (a host
+sync, a side stream). Then the stream method times the callable, and `Timing.fallback` says why.
 
 Stream: each timed call: write (or read: `l2_flush`) the flush buffer to evict L2, record a start event, call,
 make the current stream wait for every stream the candidate launched kernels on, record the end event. Warm-up calls
@@ -40,6 +45,7 @@ import time
 import torch
 
 from verify.compare import flatten
+from verify.device_trace import DeviceTrace, call_spans_ms
 from verify.launches import TRACKER
 from verify.verdict import Timing
 
@@ -51,9 +57,13 @@ _CHUNK = 16
 _MAX_AHEAD_MS = 50.0
 _CHUNK_TRIES = 4
 _HOST_BATCH = 5
-_MIN_REPLAYS = 10  # graph method: replays timed (the median is over these), at least
-_MAX_REPLAYS = 64
+_EVENT_REPLAYS = 4  # graph method: replays timed by events (Timing.replay_ms, and the check that spans hold the work)
+_MIN_REPLAYS = 10  # graph method: a graph holds at most this fraction (1/_MIN_REPLAYS) of the calls to time
 _MAX_GRAPH_CALLS = 20_000
+_TRACED_CALLS = 512  # graph method: calls whose device spans are recorded (the trace's cost grows with them)
+_LAUNCH_ALLOWANCE_MS = 0.002  # graph method: how much more than a call's device span its replay time may be
+_CHECK_CHUNK_BYTES = 2**28  # graph method: float64 bytes of captured outputs compared at a time
+_SPAN_GROUPS = 16  # ... in this many groups of consecutive calls: the median and IQR are over the groups' means
 _MAX_COPIES = 256  # graph method: input copies, at most
 _MAX_GRAPH_OUT_BYTES = 2**30  # graph method: outputs the captured calls keep alive, at most
 _cycles_per_ms: dict[int, float] = {}
@@ -168,25 +178,32 @@ def _tensors(out) -> list:
     return [t for t in flatten(out) if isinstance(t, torch.Tensor)]
 
 
-def outputs_agree(got, want, tol: float = 1e-2) -> bool:
-    """Whether two outputs hold the same tensors: shapes and dtypes equal, values within `tol` (relative
-    to the largest magnitude; NaN where NaN). Loose on purpose: it tells a replayed graph that computes
-    from its inputs from one that replays stale work, not rounding from rounding.
+def outputs_agree(outs: list, want, tol: float = 1e-2) -> bool:
+    """Whether every output in `outs` holds the same tensors as `want`: shapes and dtypes equal, values
+    within `tol` (relative to the largest magnitude of `want`'s tensor; NaN where NaN, equal infinities).
+    Loose on purpose: it tells a replayed graph that computes from its inputs from one that replays stale
+    work, not rounding from rounding. Compared in chunks on the device, with one host sync at the end.
 
     >>> a = torch.tensor([1.0, 2.0, float("nan")])
-    >>> outputs_agree((a, a), (a + 1e-4, a)), outputs_agree(a, a.flip(0)), outputs_agree(a, a[:2])
+    >>> outputs_agree([(a + 1e-4, a), (a, a)], (a, a)), outputs_agree([a, a.flip(0)], a), outputs_agree([a[:2]], a)
     (True, False, False)
     """
-    got, want = _tensors(got), _tensors(want)
-    if len(got) != len(want):
+    want = _tensors(want)
+    got = [_tensors(o) for o in outs]
+    if any(len(g) != len(want) or any(x.shape != w.shape or x.dtype != w.dtype for x, w in zip(g, want)) for g in got):
         return False
-    for g, w in zip(got, want):
-        if g.shape != w.shape or g.dtype != w.dtype:
-            return False
-        if w.numel() and not torch.allclose(g.double(), w.double(), rtol=tol, equal_nan=True,
-                                            atol=tol * (1.0 + float(w.double().nan_to_num().abs().max()))):
-            return False
-    return True
+    checks = []
+    for j, w in enumerate(want):
+        if not w.numel():
+            continue
+        w = w.double()
+        atol = tol * (1.0 + w.nan_to_num().abs().max())
+        step = max(1, _CHECK_CHUNK_BYTES // (8 * w.numel()))
+        for i in range(0, len(got), step):
+            g = torch.stack([x[j] for x in got[i:i + step]]).double()
+            ok = ((g - w).abs() <= atol + tol * w.abs()) | (g == w) | (g.isnan() & w.isnan())
+            checks.append(ok.all())
+    return bool(torch.stack(checks).all()) if checks else True
 
 
 def _nbytes(tensors) -> int:
@@ -201,15 +218,17 @@ def _roll(sets: list, shift: int) -> None:
 
 
 def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_per_ms: float):
-    """Per-call device times (ms), one per replay of a CUDA graph of calls, and the calls per replay; or
-    the reason the graph cannot be trusted (a string). About `calls` calls are timed in all (at least
-    _MIN_REPLAYS replays). See the module docstring."""
+    """Times of the calls in a CUDA graph of calls (see the module docstring), or the reason the graph
+    cannot be trusted (a string). Returns (per-call device spans in ms, the means of _SPAN_GROUPS groups
+    of about min(`calls`, _TRACED_CALLS) calls; per-call times from events, one per replay; the calls
+    timed; SM clock in MHz; why the spans are missing, "" when they are not, and the events' times come
+    first)."""
     size = _nbytes(a for a in args if isinstance(a, torch.Tensor))
     copies = max(1, min(_MAX_COPIES, -(-cold_bytes // max(size, 1))))
     n = max(1, min(max(_CHUNK, copies), calls // _MIN_REPLAYS, _MAX_GRAPH_OUT_BYTES // max(out_bytes, 1)))
     copies = min(copies, n)
     sets = [[a.clone() if isinstance(a, torch.Tensor) else a for a in args] for _ in range(copies)]
-    graph, current = torch.cuda.CUDAGraph(), torch.cuda.current_stream()
+    graph, current, ended = torch.cuda.CUDAGraph(), torch.cuda.current_stream(), False
     try:
         side = torch.cuda.Stream()
         side.wait_stream(current)
@@ -218,6 +237,7 @@ def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_p
         current.wait_stream(side)
         with torch.cuda.graph(graph):
             outs = [fn(*sets[i % copies]) for i in range(n)]
+        ended = True
         _roll(sets, 1)
         graph.replay()
         want = fn(*sets[0])
@@ -227,11 +247,13 @@ def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_p
             _synchronize()
         except Exception:  # noqa: BLE001
             pass
+        if not ended:
+            _abandon_capture(graph)
         return f"CUDA graph capture failed ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
-    if not all(outputs_agree(o, want) for o in outs):
+    if not outputs_agree(outs, want):
         return "a replay of the captured calls does not compute from its inputs (host work or a branch at capture)"
     _roll(sets, -1)
-    replays = min(_MAX_REPLAYS, max(_MIN_REPLAYS, calls // n))
+    replays = _EVENT_REPLAYS
     starts = [_Event(enable_timing=True) for _ in range(replays)]
     ends = [_Event(enable_timing=True) for _ in range(replays)]
     ahead_ms = 1.0
@@ -241,7 +263,8 @@ def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_p
         _synchronize()
         t0 = _clock()
         mark.record()
-        _spin(int(ahead_ms * cycles_per_ms))
+        cycles = int(ahead_ms * cycles_per_ms)
+        _spin(cycles)
         for a, b in zip(starts, ends):
             a.record()
             graph.replay()
@@ -251,8 +274,57 @@ def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_p
         if cpu_behind_ms(enqueued, [mark.elapsed_time(a) for a in starts]) <= 0.0:
             break
         ahead_ms = min(_MAX_AHEAD_MS, 4.0 * ahead_ms)
+    mhz = cycles / max(mark.elapsed_time(starts[0]), 1e-6) / 1e3  # the SM clock while the spin ran
+    by_events = [a.elapsed_time(b) / n for a, b in zip(starts, ends)]
+    traced = max(1, min(calls, _TRACED_CALLS) // n)
+    try:
+        with DeviceTrace() as trace:
+            for _ in range(traced):
+                graph.replay()
+            _synchronize()
+        spans = call_spans_ms(trace.intervals_ns(), traced * n)
+        why = "" if spans else "the device trace does not split into calls"
+    except Exception as e:  # noqa: BLE001 - no device timestamps (another profiler, no CUPTI): the events alone
+        spans, why = None, f"no device trace ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
     del graph, outs
-    return [a.elapsed_time(b) / n for a, b in zip(starts, ends)], n
+    if spans:
+        group = -(-len(spans) // _SPAN_GROUPS)
+        spans = [statistics.fmean(spans[i:i + group]) for i in range(0, len(spans), group)]
+        why = spans_miss_work(statistics.median(spans), statistics.median(by_events))
+    if why:
+        return by_events, by_events, replays * n, mhz, why
+    return spans, by_events, traced * n, mhz, ""
+
+
+def _abandon_capture(graph) -> None:
+    """Undo what a capture that did not end cleanly leaves behind (torch skips it when the capture fails):
+    the device's random generator stays in capture mode, so that its next use outside a capture raises,
+    and the allocator keeps sending the capture stream's allocations to the graph's memory pool."""
+    dev = torch.cuda.current_device()
+    gen = torch.cuda.default_generators[dev]
+    try:
+        gen.graphsafe_set_state(gen.clone_state())  # a copy of the state, not in capture mode
+    except Exception:  # noqa: BLE001 - best effort: the stream method still times the callable
+        pass
+    try:
+        torch._C._cuda_endAllocateToPool(dev, graph.pool())
+        torch._C._cuda_releasePool(dev, graph.pool())
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def spans_miss_work(span_ms: float, replay_ms: float) -> str:
+    """Why a call's device span cannot stand for its time ("" when it can): the events around the replays
+    hold the spans plus one launch per call, so they may exceed them by a little (_LAUNCH_ALLOWANCE_MS +
+    10 %), not by work done outside the kernels (a host node, a wait).
+
+    >>> spans_miss_work(0.0022, 0.0027), spans_miss_work(0.010, 0.050)[:37]
+    ('', 'device spans (10.00 us per call) miss')
+    """
+    if replay_ms - span_ms <= _LAUNCH_ALLOWANCE_MS + 0.1 * span_ms:
+        return ""
+    return (f"device spans ({span_ms * 1e3:.2f} us per call) miss much of the replays' time ({replay_ms * 1e3:.2f} "
+            "us per call): work outside the kernels")
 
 
 def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget_ms: float,
@@ -283,11 +355,13 @@ def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget
         if method == "graph":
             # a graph's calls cost no launch each: as many as the budget allows (at least min_reps)
             calls = int(min(_MAX_GRAPH_CALLS, max(min_reps, budget_ms / est)))
-            graphed = (_graph_times(fn, args, calls, _nbytes(_tensors(out)), flush.numel() * flush.element_size(),
-                                    cycles_per_ms) if not streams else "the callable launches kernels on other streams")
+            fallback = "the callable launches kernels on other streams" if streams else ""
+            graphed = fallback or _graph_times(fn, args, calls, _nbytes(_tensors(out)),
+                                               flush.numel() * flush.element_size(), cycles_per_ms)
             if not isinstance(graphed, str):
-                times, n = graphed
-                return _summary(times, len(times) * n, host_ms, "graph")
+                times, by_events, timed, mhz, why = graphed
+                return _summary(times, timed, host_ms, "graph_events" if why else "graph", why, sm_mhz=mhz,
+                                replay_ms=statistics.median(by_events))
             fallback = graphed
         del out  # not kept alive through the timing (its memory may be what a call reuses)
         # GPU work queued ahead of each chunk: what the CPU needs to enqueue it (with margin) beyond what
@@ -313,11 +387,12 @@ def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget
     return _summary(times, len(times), host_ms, "stream", fallback)
 
 
-def _summary(times: list, calls: int, host_ms: float, method: str, fallback: str = "") -> Timing:
+def _summary(times: list, calls: int, host_ms: float, method: str, fallback: str = "", sm_mhz: float = 0.0,
+             replay_ms: float = 0.0) -> Timing:
     times = sorted(times)
     q = statistics.quantiles(times, n=4) if len(times) >= 4 else [times[0], times[len(times) // 2], times[-1]]
     return Timing(median_ms=statistics.median(times), iqr_ms=q[2] - q[0], min_ms=times[0], max_ms=times[-1],
-                  runs=calls, host_ms=host_ms, method=method, fallback=fallback)
+                  runs=calls, host_ms=host_ms, method=method, fallback=fallback, sm_mhz=sm_mhz, replay_ms=replay_ms)
 
 
 def min_time_ms(nbytes: int, peak_bandwidth_gbps: float) -> float:

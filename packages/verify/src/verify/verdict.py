@@ -46,11 +46,17 @@ class Timing:
     runs: int
     # host (CPU) time per call to launch it, ms: the call rate the CPU allows, whatever the GPU does
     host_ms: float = 0.0
-    # "graph": calls captured in a CUDA graph, median and spread over its replays (each the mean of its
-    # calls); "stream": launched and timed call by call (see verify/timing.py)
+    # "graph": calls captured in a CUDA graph and replayed, each call's time its span on the device (first
+    # kernel's start to last kernel's end, from CUPTI); median and spread over groups of calls (each the mean
+    # of its calls). "graph_events": the same replays, timed by events around each (no device trace could be
+    # made; `fallback` says why). "stream": launched and timed call by call. See verify/timing.py
     method: str = "stream"
     # why the graph method was not used (empty when it was, or was not asked for)
     fallback: str = ""
+    # graph method: the SM clock while timing, MHz (from the spin kernel ahead of the timed replays)
+    sm_mhz: float = 0.0
+    # graph method: median per-call time from events around the replays, ms (each call's launch included)
+    replay_ms: float = 0.0
 
 
 @dataclass

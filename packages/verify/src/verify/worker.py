@@ -387,6 +387,7 @@ def _noop_test(build, module, cfg: VerifyConfig, device, ref0, floors0, on_gpu, 
 
 def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) -> None:
     from verify.compile_baseline import compiled_baseline
+    from verify.device_trace import warm_up
     from verify.timing import input_copies, min_time_ms, time_callable
 
     inputs = make_inputs(module, cfg.seed, device)
@@ -398,6 +399,9 @@ def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) 
     # compiled on the CPU without the lock, warmed up under a shared hold; Inductor's imports may touch
     # torch: snapshot after
     compiled = compiled_baseline(model, inputs, lock) if cfg.compile_baseline else None
+    if cfg.timing_method == "graph":
+        with lock.shared() if lock is not None else nullcontext():
+            warm_up()  # once per process: loads CUPTI while others may still use the GPU
     clean = snapshot()
     with lock.exclusive() if lock is not None else nullcontext():
         v.eager = time_callable(model, inputs, **kw)
