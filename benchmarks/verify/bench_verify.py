@@ -192,8 +192,8 @@ def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, cf
     diffs = [r["repeat_diff"] for r in rows if "repeat_diff" in r]
     replay = [max(r["cand_replay_ms_runs"]) / min(r["cand_replay_ms_runs"]) - 1 for r in rows
               if "repeat_diff" in r and min(r["cand_replay_ms_runs"]) > 0]
-    return {"replay_events_diffs": replay,"scale": scale, "compile_baseline": with_compile, "runs": runs, "per_task": rows,
-            "median_diff": statistics.median(diffs) if diffs else None, "max_diff": max(diffs) if diffs else None,
+    return {"replay_events_diffs": replay, "scale": scale, "compile_baseline": with_compile, "runs": runs,
+            "per_task": rows, "median_diff": statistics.median(diffs) if diffs else None, "max_diff": max(diffs) if diffs else None,
             "within_3pct": sum(d <= 0.03 for d in diffs), "timed_tasks": len(diffs)}
 
 

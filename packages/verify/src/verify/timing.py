@@ -10,12 +10,14 @@ may stay in L2, for eager, compiled and candidate alike). The graph is replayed 
 around each replay (`Timing.replay_ms`: replay time / `n`, median over _EVENT_REPLAYS replays), then
 replays of about the budget's calls (at most _TRACED_CALLS) run under a device trace
 (verify/device_trace.py): a call's time is its span on the GPU's clock, from its first kernel's start to
-its last kernel's end (its own kernels and the gaps between them; not the launch of its first kernel). Median and spread are over _SPAN_GROUPS groups
-of consecutive calls (each the mean of its calls). Why: per-launch event timing of the same 2-5 us
-kernel differed by 3-10 % between processes (host launch path); events around graph replays by up to
-16 %, in two modes (e.g. 2.17 or 2.53 us per call for a 2.2 us kernel, set by where a capture's memory
-landed), while the kernel's device span stayed within 1 % (benchmarks/verify/RESULTS.md). Without a
-trace (another profiler running, no CUPTI) the events' times are used (method "graph_events").
+its last kernel's end (its own kernels and the gaps between them; not the launch of its first kernel).
+Median and spread are over _SPAN_GROUPS groups of consecutive calls (each the mean of its calls). Why:
+per-launch event timing of the same 2-5 us kernel differed by 3-10 % between processes (host launch
+path); events around graph replays by up to 16 %, in two modes (e.g. 2.17 or 2.53 us per call for a
+2.2 us kernel, set by where a capture's memory landed), while the kernel's device span stayed within 1 %
+(benchmarks/verify/RESULTS.md). Without a
+trace (another profiler running, no CUPTI), or with spans that miss much of the replays' time
+(`spans_miss_work`), the events' times are used (method "graph_events").
 A graph replays device work only, so it is checked before it is trusted: the input copies get other
 values (each tensor rolled by one element), the graph is replayed, and every captured call's output must
 match a direct call on those values. Work done on the host at capture time (a numpy offload, a cached
@@ -185,13 +187,16 @@ def outputs_agree(outs: list, want, tol: float = 1e-2) -> bool:
     work, not rounding from rounding. Compared in chunks on the device, with one host sync at the end.
 
     >>> a = torch.tensor([1.0, 2.0, float("nan")])
-    >>> outputs_agree([(a + 1e-4, a), (a, a)], (a, a)), outputs_agree([a, a.flip(0)], a), outputs_agree([a[:2]], a)
-    (True, False, False)
+    >>> outputs_agree([(a + 1e-4, a), (a, a)], (a, a)), outputs_agree([a, a.flip(0)], a)
+    (True, False)
+    >>> outputs_agree([a[:2]], a)
+    False
     """
     want = _tensors(want)
     got = [_tensors(o) for o in outs]
-    if any(len(g) != len(want) or any(x.shape != w.shape or x.dtype != w.dtype for x, w in zip(g, want)) for g in got):
-        return False
+    for g in got:
+        if len(g) != len(want) or any(x.shape != w.shape or x.dtype != w.dtype for x, w in zip(g, want)):
+            return False
     checks = []
     for j, w in enumerate(want):
         if not w.numel():
@@ -249,7 +254,7 @@ def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_p
             pass
         if not ended:
             _abandon_capture(graph)
-        return f"CUDA graph capture failed ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
+        return f"CUDA graph capture failed ({_first_line(e)})"
     if not outputs_agree(outs, want):
         return "a replay of the captured calls does not compute from its inputs (host work or a branch at capture)"
     _roll(sets, -1)
@@ -285,7 +290,7 @@ def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_p
         spans = call_spans_ms(trace.intervals_ns(), traced * n)
         why = "" if spans else "the device trace does not split into calls"
     except Exception as e:  # noqa: BLE001 - no device timestamps (another profiler, no CUPTI): the events alone
-        spans, why = None, f"no device trace ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
+        spans, why = None, f"no device trace ({_first_line(e)})"
     del graph, outs
     if spans:
         group = -(-len(spans) // _SPAN_GROUPS)
@@ -294,6 +299,10 @@ def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_p
     if why:
         return by_events, by_events, replays * n, mhz, why
     return spans, by_events, traced * n, mhz, ""
+
+
+def _first_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
 
 
 def _abandon_capture(graph) -> None:

@@ -48,8 +48,9 @@ class Timing:
     host_ms: float = 0.0
     # "graph": calls captured in a CUDA graph and replayed, each call's time its span on the device (first
     # kernel's start to last kernel's end, from CUPTI); median and spread over groups of calls (each the mean
-    # of its calls). "graph_events": the same replays, timed by events around each (no device trace could be
-    # made; `fallback` says why). "stream": launched and timed call by call. See verify/timing.py
+    # of its calls). "graph_events": the same replays, timed by events around each (no device trace, or spans
+    # that miss much of the replays' time; `fallback` says why). "stream": launched and timed call by call.
+    # See verify/timing.py
     method: str = "stream"
     # why the graph method was not used (empty when it was, or was not asked for)
     fallback: str = ""
