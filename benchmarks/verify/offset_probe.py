@@ -76,16 +76,12 @@ def child(proc: int, scale: int, names: list[str]) -> dict:
     import torch
 
     from verify.candidate import extract_program
-    from verify.config import VerifyConfig
     from verify.fixtures import fixture_candidate, fixture_task
     from verify.inputs import load_module, make_inputs, scale_sizes, seed_everything
     from verify.timing import time_callable
 
-    cfg = VerifyConfig()
     dev = torch.device("cuda")
-    flush = torch.empty(cfg.l2_flush_bytes // 4, dtype=torch.float32, device=dev)
-    kw = dict(warmup=cfg.warmup, min_reps=cfg.min_reps, max_reps=cfg.max_reps, budget_ms=cfg.budget_ms,
-              flush=flush, flush_mode=cfg.l2_flush)
+    kw = timing_kwargs(dev)
     tmp = Path(tempfile.mkdtemp(prefix="offset_probe_"))
     big = torch.randn(8192, 8192, device=dev)
     out: dict = {"proc": proc, "pid": os.getpid(), "tasks": {}}
@@ -436,6 +432,18 @@ def _batch_times(fn, args, calls: int, chunk: int, rotate: bool, cold_bytes: int
         torch.cuda.synchronize()
         times.append(a.elapsed_time(b) * 1e3 / chunk)
     return times
+
+
+def timing_kwargs(dev) -> dict:
+    """`time_callable`'s keyword arguments as the verifier's default config sets them (flush buffer on `dev`)."""
+    import torch
+
+    from verify.config import VerifyConfig
+
+    cfg = VerifyConfig()
+    flush = torch.empty(cfg.l2_flush_bytes // 4, dtype=torch.float32, device=dev)
+    return dict(warmup=cfg.warmup, min_reps=cfg.min_reps, max_reps=cfg.max_reps, budget_ms=cfg.budget_ms,
+                flush=flush, flush_mode=cfg.l2_flush)
 
 
 def _candidate(name: str, scale: int, dev):

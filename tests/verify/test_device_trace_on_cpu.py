@@ -17,3 +17,12 @@ def test_spans_follow_the_calls():
     ivs = [(0, 100)] + [(1000 * c + o, 1000 * c + o + 200) for c in range(1, 4) for o in (0, 300)]
     assert call_spans_ms(ivs, 3, lead=1) == [0.0005] * 3
     assert call_spans_ms(ivs, 4, lead=1) is None and call_spans_ms([], 1) is None
+
+
+def test_spans_skip_a_flush_before_each_group():
+    """Two groups of two one-kernel calls, each group behind a flush of one activity; counts that do not
+    split into the groups are refused."""
+    ivs = [(0, 90), (100, 300), (400, 600), (1000, 1090), (1100, 1300), (1400, 1600)]
+    assert call_spans_ms(ivs, 4, lead=1, groups=2) == [0.0002] * 4
+    assert call_spans_ms(ivs, 4, lead=1, groups=3) is None and call_spans_ms(ivs, 3, lead=1, groups=2) is None
+    assert call_spans_ms(ivs, 4, lead=2, groups=2) is None  # one activity per group left for two calls

@@ -38,22 +38,31 @@ class DeviceTrace:
                       if e.device_type() == DeviceType.CUDA and e.duration_ns() > 0)
 
 
-def call_spans_ms(intervals: list[tuple[int, int]], calls: int, lead: int = 0) -> list[float] | None:
+def call_spans_ms(intervals: list[tuple[int, int]], calls: int, lead: int = 0,
+                  groups: int = 1) -> list[float] | None:
     """The device time of each of `calls` calls that ran one after another: from its first activity's start
-    to its last one's end, in ms. `intervals` holds `lead` activities before the calls (e.g. a spin kernel),
-    then the same number for every call; None when the count does not divide evenly (calls whose kernels
-    vary in number cannot be told apart).
+    to its last one's end, in ms. `intervals` holds `groups` groups one after another, each of `lead`
+    activities (e.g. an L2 flush) and then its share of the calls, the same number of activities for every
+    call; None when the counts do not divide evenly (calls whose kernels vary in number cannot be told
+    apart).
 
     >>> call_spans_ms([(0, 9), (10, 1010), (1020, 1520), (1600, 2600), (2620, 3120)], 2, lead=1)
     [0.00151, 0.00152]
+    >>> call_spans_ms([(0, 9), (10, 1010), (1020, 1029), (1600, 2600)], 2, lead=1, groups=2)
+    [0.001, 0.001]
     >>> call_spans_ms([(0, 5), (6, 9), (10, 12)], 2) is None
     True
     """
-    body = intervals[lead:]
-    if calls < 1 or not body or len(body) % calls:
+    if calls < 1 or groups < 1 or calls % groups or not intervals or len(intervals) % groups:
         return None
-    k = len(body) // calls
-    return [(max(e for _, e in body[i:i + k]) - body[i][0]) / 1e6 for i in range(0, len(body), k)]
+    per_group, out = len(intervals) // groups, []
+    for g in range(0, len(intervals), per_group):
+        body = intervals[g + lead:g + per_group]
+        if not body or len(body) % (calls // groups):
+            return None
+        k = len(body) // (calls // groups)
+        out += [(max(e for _, e in body[i:i + k]) - body[i][0]) / 1e6 for i in range(0, len(body), k)]
+    return out
 
 
 _warm = False

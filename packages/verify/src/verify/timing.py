@@ -3,12 +3,18 @@
 Two methods. "graph" (the default) captures the calls in a CUDA graph and times its replays; "stream"
 launches and times call by call. Both measure device time only.
 
-Graph: `n` calls are captured in one CUDA graph, call i on the i-th of enough copies of the inputs (same
-values, other addresses) that the bytes read between two uses of one copy exceed the L2 flush buffer's
-size, so every call finds its inputs out of L2 as after a flush (module parameters are not copied: they
-may stay in L2, for eager, compiled and candidate alike). The graph is replayed with a pair of events
-around each replay (`Timing.replay_ms`: replay time / `n`, median over _EVENT_REPLAYS replays), then
-replays of about the budget's calls (at most _TRACED_CALLS) run under a device trace
+Graph: `n` calls (_GRAPH_CALLS; fewer when a call takes over a tenth of the budget) are captured in one
+CUDA graph in groups: each group is an L2 flush (as the stream method's) and then one call on each of
+`copies` copies of the inputs (same values, other addresses), so every call finds its inputs out of L2
+(module parameters are not copied: they may stay in L2 after a group's first call, for eager, compiled and
+candidate alike). Before, the graph held enough copies that the bytes read between two uses of one copy
+exceeded the flush buffer's size, up to 256 copies for small inputs: their number followed the calls the
+budget allowed, hence the call's measured time, which held its host launch and varied between processes;
+so did the share of inputs still in L2 (a 3 us batch norm took 2.9-3.4 us), and capturing 256 calls cost
+tens of ms of host time per callable (benchmarks/verify/RESULTS.md). The graph is replayed with a pair of
+events around each replay (`Timing.replay_ms`: (replay time - its flushes' time) / `n`, median over
+_EVENT_REPLAYS replays), then replays of about the budget's calls (at most _TRACED_CALLS) run under a
+device trace
 (verify/device_trace.py): a call's time is its span on the GPU's clock, from its first kernel's start to
 its last kernel's end (its own kernels and the gaps between them; not the launch of its first kernel).
 Median and spread are over _SPAN_GROUPS groups of consecutive calls (each the mean of its calls). Why:
@@ -66,10 +72,12 @@ _TRACED_CALLS = 512  # graph method: calls whose device spans are recorded (the 
 _LAUNCH_ALLOWANCE_MS = 0.002  # graph method: how much more than a call's device span its replay time may be
 _CHECK_CHUNK_BYTES = 2**28  # graph method: float64 bytes of captured outputs compared at a time
 _SPAN_GROUPS = 16  # ... in this many groups of consecutive calls: the median and IQR are over the groups' means
-_MAX_COPIES = 256  # graph method: input copies, at most
+_GRAPH_CALLS = 16  # graph method: calls in the graph (fewer for calls of over a tenth of the budget)
+_MAX_COPY_BYTES = 2**30  # graph method: input copies (one per call of a group) hold at most this many bytes
 _MAX_GRAPH_OUT_BYTES = 2**30  # graph method: outputs the captured calls keep alive, at most
 _cycles_per_ms: dict[int, float] = {}
 _flush_ms: dict[tuple, float] = {}
+_flush_acts: dict[tuple, int] = {}
 
 
 def _side_streams() -> list:
@@ -130,6 +138,24 @@ def _host_ms_per_call(fn, args) -> float:
         per_call.append((_clock() - t0) * 1e3 / _HOST_BATCH)
         _synchronize()
     return statistics.median(per_call)
+
+
+def _device_ms_per_call(fn, args, streams, cycles_per_ms: float, host_ms: float, tries: int = 3) -> float:
+    """Device milliseconds of one call, the least of `tries`, each queued behind a spin long enough for the
+    CPU to enqueue it: without the spin the call's time holds its host launch, which differs between
+    processes (it sets how many calls the budget allows)."""
+    ahead = int(min(_MAX_AHEAD_MS, 0.5 + 4.0 * host_ms) * cycles_per_ms)
+    best = float("inf")
+    for _ in range(tries):
+        start, end = _Event(enable_timing=True), _Event(enable_timing=True)
+        _spin(ahead)
+        start.record()
+        fn(*args)
+        _join(streams)
+        end.record()
+        _synchronize()
+        best = min(best, start.elapsed_time(end))
+    return max(best, 1e-3)
 
 
 def _timed_chunk(fn, arg_sets, streams, flush, flush_mode: str, n: int, ahead_ms: float,
@@ -215,25 +241,36 @@ def _nbytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def _roll(sets: list, shift: int) -> None:
-    for args in sets:
-        for a in args:
-            if isinstance(a, torch.Tensor) and a.numel() > 1:
-                a.copy_(a.reshape(-1).roll(shift).reshape(a.shape))
+def fill_copies(sets: list, args, shift: int = 0) -> None:
+    """Every copy in `sets` (lists like `args`) gets `args`' tensor values, each rolled by `shift` elements:
+    one roll per argument and one multi-tensor copy for all copies (a roll per copy cost about 18 ms of
+    host time for 256 copies).
+
+    >>> a = [torch.arange(4.0), 2]; sets = [[torch.zeros(4), 2] for _ in range(3)]
+    >>> fill_copies(sets, a, 1); sets[2][0].tolist()
+    [3.0, 0.0, 1.0, 2.0]
+    """
+    src = [a.reshape(-1).roll(shift).reshape(a.shape) if shift and a.numel() > 1 else a
+           for a in args if isinstance(a, torch.Tensor)]
+    dst = [c for copy in sets for c in copy if isinstance(c, torch.Tensor)]
+    if dst:
+        torch._foreach_copy_(dst, src * len(sets))
 
 
-def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_per_ms: float):
+def _graph_times(fn, args, calls: int, out_bytes: int, flush: torch.Tensor, flush_mode: str,
+                 cycles_per_ms: float):
     """Times of the calls in a CUDA graph of calls (see the module docstring), or the reason the graph
     cannot be trusted (a string). Returns (per-call device spans in ms, the means of _SPAN_GROUPS groups
     of about min(`calls`, _TRACED_CALLS) calls; per-call times from events, one per replay; the calls
     timed; SM clock in MHz; why the spans are missing, "" when they are not, and the events' times come
     first)."""
     size = _nbytes(a for a in args if isinstance(a, torch.Tensor))
-    copies = max(1, min(_MAX_COPIES, -(-cold_bytes // max(size, 1))))
-    n = max(1, min(max(_CHUNK, copies), calls // _MIN_REPLAYS, _MAX_GRAPH_OUT_BYTES // max(out_bytes, 1)))
-    copies = min(copies, n)
+    most = max(1, min(_GRAPH_CALLS, calls // _MIN_REPLAYS, _MAX_GRAPH_OUT_BYTES // max(out_bytes, 1)))
+    copies = max(1, min(most, _MAX_COPY_BYTES // max(size, 1)))
+    groups = max(1, most // copies)
+    n = groups * copies
     sets = [[a.clone() if isinstance(a, torch.Tensor) else a for a in args] for _ in range(copies)]
-    graph, current, ended = torch.cuda.CUDAGraph(), torch.cuda.current_stream(), False
+    graph, current, ended, outs = torch.cuda.CUDAGraph(), torch.cuda.current_stream(), False, []
     try:
         side = torch.cuda.Stream()
         side.wait_stream(current)
@@ -241,9 +278,11 @@ def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_p
             fn(*sets[0])
         current.wait_stream(side)
         with torch.cuda.graph(graph):
-            outs = [fn(*sets[i % copies]) for i in range(n)]
+            for g in range(groups):
+                flush_l2(flush, flush_mode, g)
+                outs += [fn(*copy) for copy in sets]
         ended = True
-        _roll(sets, 1)
+        fill_copies(sets, args, 1)
         graph.replay()
         want = fn(*sets[0])
         _synchronize()
@@ -257,7 +296,7 @@ def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_p
         return f"CUDA graph capture failed ({_first_line(e)})"
     if not outputs_agree(outs, want):
         return "a replay of the captured calls does not compute from its inputs (host work or a branch at capture)"
-    _roll(sets, -1)
+    fill_copies(sets, args)
     replays = _EVENT_REPLAYS
     starts = [_Event(enable_timing=True) for _ in range(replays)]
     ends = [_Event(enable_timing=True) for _ in range(replays)]
@@ -280,14 +319,16 @@ def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_p
             break
         ahead_ms = min(_MAX_AHEAD_MS, 4.0 * ahead_ms)
     mhz = cycles / max(mark.elapsed_time(starts[0]), 1e-6) / 1e3  # the SM clock while the spin ran
-    by_events = [a.elapsed_time(b) / n for a, b in zip(starts, ends)]
+    flushing = groups * flush_ms(flush, flush_mode)
+    by_events = [max(a.elapsed_time(b) - flushing, 1e-6) / n for a, b in zip(starts, ends)]
     traced = max(1, min(calls, _TRACED_CALLS) // n)
     try:
+        lead = _flush_activities(flush, flush_mode)
         with DeviceTrace() as trace:
             for _ in range(traced):
                 graph.replay()
             _synchronize()
-        spans = call_spans_ms(trace.intervals_ns(), traced * n)
+        spans = call_spans_ms(trace.intervals_ns(), traced * n, lead=lead, groups=traced * groups)
         why = "" if spans else "the device trace does not split into calls"
     except Exception as e:  # noqa: BLE001 - no device timestamps (another profiler, no CUPTI): the events alone
         spans, why = None, f"no device trace ({_first_line(e)})"
@@ -299,6 +340,19 @@ def _graph_times(fn, args, calls: int, out_bytes: int, cold_bytes: int, cycles_p
     if why:
         return by_events, by_events, replays * n, mhz, why
     return spans, by_events, traced * n, mhz, ""
+
+
+def _flush_activities(flush: torch.Tensor, mode: str) -> int:
+    """Device activities (kernels, fills) one L2 flush runs, from a trace of one (once per process, buffer
+    size and mode): the trace of a graph's replays skips that many before each group of calls."""
+    key = (torch.cuda.current_device(), flush.numel(), mode)
+    if key not in _flush_acts:
+        _synchronize()
+        with DeviceTrace() as trace:
+            flush_l2(flush, mode, 1)
+            _synchronize()
+        _flush_acts[key] = len(trace.intervals_ns())
+    return _flush_acts[key]
 
 
 def _first_line(e: BaseException) -> str:
@@ -352,21 +406,17 @@ def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget
         streams = _side_streams()
         TRACKER.reset("off")  # the wrapper's bookkeeping must not be timed
         host_ms = _host_ms_per_call(fn, args)
-        probe_start, probe_end = _Event(enable_timing=True), _Event(enable_timing=True)
-        probe_start.record()
         out = fn(*args)
         _join(streams)
-        probe_end.record()
-        _synchronize()
-        est = max(probe_start.elapsed_time(probe_end), 1e-3)
+        est = _device_ms_per_call(fn, args, streams, cycles_per_ms, host_ms)
         reps = int(min(max_reps, max(min_reps, budget_ms / est)))
         fallback = ""
         if method == "graph":
             # a graph's calls cost no launch each: as many as the budget allows (at least min_reps)
             calls = int(min(_MAX_GRAPH_CALLS, max(min_reps, budget_ms / est)))
             fallback = "the callable launches kernels on other streams" if streams else ""
-            graphed = fallback or _graph_times(fn, args, calls, _nbytes(_tensors(out)),
-                                               flush.numel() * flush.element_size(), cycles_per_ms)
+            graphed = fallback or _graph_times(fn, args, calls, _nbytes(_tensors(out)), flush, flush_mode,
+                                               cycles_per_ms)
             if not isinstance(graphed, str):
                 times, by_events, timed, mhz, why = graphed
                 return _summary(times, timed, host_ms, "graph_events" if why else "graph", why, sm_mhz=mhz,
