@@ -48,6 +48,8 @@ def main() -> None:
                     help="separate verifiers per repeatability phase (repeat_diff: max/min - 1 over them)")
     ap.add_argument("--skip-throughput", action="store_true",
                     help="only the repeatability phases (e.g. to compare --l2-flush modes in one device call)")
+    ap.add_argument("--skip-repeatability", action="store_true",
+                    help="only the throughput phases (e.g. to repeat them in one device call)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -70,7 +72,7 @@ def main() -> None:
     res["triton"] = triton.__version__
     if not args.skip_throughput:
         throughput_phase(pairs, cfg, args, res, gpu)
-    if gpu:
+    if gpu and not args.skip_repeatability:
         res["repeatability"] = {}
         for i, scale in enumerate(args.scale):
             # the torch.compile baseline at the first scale only (its compile time is the phase's main cost)

@@ -72,3 +72,24 @@ def test_graph_without_a_device_trace_is_timed_by_events():
         t = _timing(torch.tanh, [x])
     assert t.method == "graph_events" and "no device trace" in t.fallback, t
     assert t.median_ms == t.replay_ms > 0, t
+
+
+def test_prepared_graph_is_measured_later_alone():
+    """prepare_timing captures and checks the graph; other GPU work may run before measure(), which times the
+    replays alone: the same result as timing in one go, and the graph is let go after it."""
+    import torch
+
+    from verify.timing import prepare_timing
+
+    flush = torch.empty(64 * 2**20 // 4, device="cuda")
+    kw = dict(warmup=2, min_reps=20, max_reps=200, budget_ms=20.0, flush=flush)
+    x = torch.randn(1 << 22, device="cuda")
+    ready = prepare_timing(torch.tanh, [x], **kw)
+    a = torch.randn(4096, 4096, device="cuda")
+    for _ in range(20):  # queued work of another kind between capture and measurement
+        a = torch.mm(a, a).clamp_(-1, 1)
+    later = ready.measure()
+    now = _timing(torch.tanh, [x])
+    assert later.method == now.method == "graph" and not later.fallback, (later, now)
+    assert abs(later.median_ms / now.median_ms - 1) < 0.05, (later, now)
+    assert ready._cap is None

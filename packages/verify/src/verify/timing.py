@@ -13,9 +13,8 @@ budget allowed, hence the call's measured time, which held its host launch and v
 so did the share of inputs still in L2 (a 3 us batch norm took 2.9-3.4 us), and capturing 256 calls cost
 tens of ms of host time per callable (benchmarks/verify/RESULTS.md). The graph is replayed with a pair of
 events around each replay (`Timing.replay_ms`: (replay time - its flushes' time) / `n`, median over
-_EVENT_REPLAYS replays), then replays of about the budget's calls (at most _TRACED_CALLS) run under a
-device trace
-(verify/device_trace.py): a call's time is its span on the GPU's clock, from its first kernel's start to
+_EVENT_REPLAYS replays), then replays of about the budget's calls (at most _TRACED_CALLS; counted from
+the event-timed replays) run under a device trace (verify/device_trace.py): a call's time is its span on the GPU's clock, from its first kernel's start to
 its last kernel's end (its own kernels and the gaps between them; not the launch of its first kernel).
 Median and spread are over _SPAN_GROUPS groups of consecutive calls (each the mean of its calls). Why:
 per-launch event timing of the same 2-5 us kernel differed by 3-10 % between processes (host launch
@@ -29,6 +28,12 @@ values (each tensor rolled by one element), the graph is replayed, and every cap
 match a direct call on those values. Work done on the host at capture time (a numpy offload, a cached
 result, a branch taken only while capturing) fails that check; so does a capture that raises (a host
 sync, a side stream). Then the stream method times the callable, and `Timing.fallback` says why.
+
+Preparing and measuring are split (`prepare_timing`, then `PreparedTiming.measure()`; `time_callable` does
+both), so that a verifier holds the GPU exclusively only while it measures: warm-up, the host and device
+time estimates and the graph's capture and check run while other processes use the GPU; the replays (or
+the stream method's calls) run with the GPU held. Holding it for everything made the exclusive hold the
+throughput limit of a pool of workers on one GPU (benchmarks/verify/RESULTS.md).
 
 Stream: each timed call: write (or read: `l2_flush`) the flush buffer to evict L2, record a start event, call,
 make the current stream wait for every stream the candidate launched kernels on, record the end event. Warm-up calls
@@ -257,18 +262,20 @@ def fill_copies(sets: list, args, shift: int = 0) -> None:
         torch._foreach_copy_(dst, src * len(sets))
 
 
-def _graph_times(fn, args, calls: int, out_bytes: int, flush: torch.Tensor, flush_mode: str,
-                 cycles_per_ms: float):
-    """Times of the calls in a CUDA graph of calls (see the module docstring), or the reason the graph
-    cannot be trusted (a string). Returns (per-call device spans in ms, the means of _SPAN_GROUPS groups
-    of about min(`calls`, _TRACED_CALLS) calls; per-call times from events, one per replay; the calls
-    timed; SM clock in MHz; why the spans are missing, "" when they are not, and the events' times come
-    first)."""
+class _Captured:
+    """A checked CUDA graph of `n` calls in `groups` groups (see _capture) and what it keeps alive."""
+
+    def __init__(self, graph, sets: list, outs: list, n: int, groups: int):
+        self.graph, self.sets, self.outs, self.n, self.groups = graph, sets, outs, n, groups
+
+
+def _capture(fn, args, calls: int, out_bytes: int, flush: torch.Tensor, flush_mode: str) -> _Captured | str:
+    """A CUDA graph of up to `calls` / _MIN_REPLAYS calls of `fn` in groups behind an L2 flush (see the module
+    docstring), checked by one replay on other input values; or why it cannot be trusted (a string)."""
     size = _nbytes(a for a in args if isinstance(a, torch.Tensor))
     most = max(1, min(_GRAPH_CALLS, calls // _MIN_REPLAYS, _MAX_GRAPH_OUT_BYTES // max(out_bytes, 1)))
     copies = max(1, min(most, _MAX_COPY_BYTES // max(size, 1)))
     groups = max(1, most // copies)
-    n = groups * copies
     sets = [[a.clone() if isinstance(a, torch.Tensor) else a for a in args] for _ in range(copies)]
     graph, current, ended, outs = torch.cuda.CUDAGraph(), torch.cuda.current_stream(), False, []
     try:
@@ -297,6 +304,16 @@ def _graph_times(fn, args, calls: int, out_bytes: int, flush: torch.Tensor, flus
     if not outputs_agree(outs, want):
         return "a replay of the captured calls does not compute from its inputs (host work or a branch at capture)"
     fill_copies(sets, args)
+    return _Captured(graph, sets, outs, groups * copies, groups)
+
+
+def _replay_times(cap: _Captured, budget_ms: float, min_reps: int, flush: torch.Tensor, flush_mode: str,
+                  cycles_per_ms: float):
+    """Times of the calls in a captured graph (see the module docstring). Returns (per-call device spans
+    in ms, the means of _SPAN_GROUPS groups of about the budget's calls, at most _TRACED_CALLS; per-call
+    times from events, one per replay; the calls timed; SM clock in MHz; why the spans are missing, ""
+    when they are not, and the events' times come first)."""
+    graph, n, groups = cap.graph, cap.n, cap.groups
     replays = _EVENT_REPLAYS
     starts = [_Event(enable_timing=True) for _ in range(replays)]
     ends = [_Event(enable_timing=True) for _ in range(replays)]
@@ -321,7 +338,9 @@ def _graph_times(fn, args, calls: int, out_bytes: int, flush: torch.Tensor, flus
     mhz = cycles / max(mark.elapsed_time(starts[0]), 1e-6) / 1e3  # the SM clock while the spin ran
     flushing = groups * flush_ms(flush, flush_mode)
     by_events = [max(a.elapsed_time(b) - flushing, 1e-6) / n for a, b in zip(starts, ends)]
-    traced = max(1, min(calls, _TRACED_CALLS) // n)
+    # the calls the budget allows, from these replays (the GPU held), not from the estimate that sized the graph
+    calls = min(_MAX_GRAPH_CALLS, max(min_reps, budget_ms / max(statistics.median(by_events), 1e-3)))
+    traced = max(1, int(min(calls, _TRACED_CALLS)) // n)
     try:
         lead = _flush_activities(flush, flush_mode)
         with DeviceTrace() as trace:
@@ -332,7 +351,6 @@ def _graph_times(fn, args, calls: int, out_bytes: int, flush: torch.Tensor, flus
         why = "" if spans else "the device trace does not split into calls"
     except Exception as e:  # noqa: BLE001 - no device timestamps (another profiler, no CUPTI): the events alone
         spans, why = None, f"no device trace ({_first_line(e)})"
-    del graph, outs
     if spans:
         group = -(-len(spans) // _SPAN_GROUPS)
         spans = [statistics.fmean(spans[i:i + group]) for i in range(0, len(spans), group)]
@@ -395,10 +413,22 @@ def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget
                   method: str = "graph") -> Timing:
     """Median device time and spread of `fn(*args)` in milliseconds, plus its host time per call, by
     `method` ("graph", falling back to "stream"; see the module docstring). With `arg_sets` (see
-    `input_copies`), the stream method's timed call i uses `arg_sets[i % len(arg_sets)]`."""
+    `input_copies`), the stream method's timed call i uses `arg_sets[i % len(arg_sets)]`.
+    The same as `prepare_timing(...).measure()`."""
+    return prepare_timing(fn, args, warmup=warmup, min_reps=min_reps, max_reps=max_reps, budget_ms=budget_ms,
+                          flush=flush, flush_mode=flush_mode, arg_sets=arg_sets, method=method).measure()
+
+
+def prepare_timing(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget_ms: float,
+                   flush: torch.Tensor, flush_mode: str = "write", arg_sets: list | None = None,
+                   method: str = "graph") -> "PreparedTiming":
+    """Everything `time_callable` does before it times: warm-up calls, the host time per call, an estimate
+    of the device time per call, and (graph method) the CUDA graph, captured and checked. None of it is a
+    measurement that other work on the GPU could skew beyond sizing the graph (its calls follow the
+    estimate only for calls of over a tenth of the budget), so it can run while other processes use the
+    GPU; only `PreparedTiming.measure()` needs the GPU to itself."""
     arg_sets = arg_sets or [args]
     TRACKER.reset("count")
-    cycles_per_ms = spin_cycles_per_ms()
     with torch.no_grad():
         for _ in range(warmup):
             fn(*args)
@@ -408,41 +438,78 @@ def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget
         host_ms = _host_ms_per_call(fn, args)
         out = fn(*args)
         _join(streams)
-        est = _device_ms_per_call(fn, args, streams, cycles_per_ms, host_ms)
-        reps = int(min(max_reps, max(min_reps, budget_ms / est)))
-        fallback = ""
+        cap, fallback = None, ""
         if method == "graph":
+            est = _device_ms_per_call(fn, args, streams, _spin_cycles_hint(), host_ms)
             # a graph's calls cost no launch each: as many as the budget allows (at least min_reps)
             calls = int(min(_MAX_GRAPH_CALLS, max(min_reps, budget_ms / est)))
             fallback = "the callable launches kernels on other streams" if streams else ""
-            graphed = fallback or _graph_times(fn, args, calls, _nbytes(_tensors(out)), flush, flush_mode,
-                                               cycles_per_ms)
-            if not isinstance(graphed, str):
-                times, by_events, timed, mhz, why = graphed
-                return _summary(times, timed, host_ms, "graph_events" if why else "graph", why, sm_mhz=mhz,
-                                replay_ms=statistics.median(by_events))
-            fallback = graphed
+            cap = None if fallback else _capture(fn, args, calls, _nbytes(_tensors(out)), flush, flush_mode)
+            if isinstance(cap, str):
+                cap, fallback = None, cap
         del out  # not kept alive through the timing (its memory may be what a call reuses)
-        # GPU work queued ahead of each chunk: what the CPU needs to enqueue it (with margin) beyond what
-        # the chunk itself keeps the GPU busy with (flush + call); raised when a chunk shows the CPU fell behind
-        gpu_per_call = flush_ms(flush, flush_mode) + est
-        chunk = max(1, min(_CHUNK, int(_MAX_AHEAD_MS / (2.0 * (host_ms + 0.02)))))
-        ahead_ms = min(_MAX_AHEAD_MS, chunk * max(0.0, 2.0 * (host_ms + 0.02) - gpu_per_call) + 0.05)
-        times: list[float] = []
-        tries = _CHUNK_TRIES
-        while len(times) < reps:
-            n = min(chunk, reps - len(times))
-            for _ in range(tries):
-                chunk_times, behind_ms = _timed_chunk(fn, arg_sets, streams, flush, flush_mode, n, ahead_ms,
-                                                      cycles_per_ms)
-                if behind_ms <= 0.0:
-                    break
-                ahead_ms = min(_MAX_AHEAD_MS, ahead_ms + 2.0 * behind_ms + 0.05)
-            else:
-                # no spin kept the queue full (the callable waits for the GPU itself, e.g. a host sync):
-                # the remaining chunks get one try each
-                tries = 1
-            times += chunk_times  # after the last try: kept, the best this host can do
+    return PreparedTiming(fn, args, arg_sets, streams, host_ms, cap, fallback,
+                          dict(min_reps=min_reps, max_reps=max_reps, budget_ms=budget_ms, flush=flush,
+                               flush_mode=flush_mode))
+
+
+class PreparedTiming:
+    """A callable made ready to time by `prepare_timing`. `measure()` (once) runs the timed work alone: the
+    replays of its graph, or (stream method, or a graph that failed its check) the calls one by one, and
+    then lets go of the graph and its input copies."""
+
+    def __init__(self, fn, args, arg_sets, streams, host_ms: float, cap: _Captured | None, fallback: str,
+                 kw: dict):
+        self.fn, self.args, self.arg_sets, self.streams, self.host_ms = fn, args, arg_sets, streams, host_ms
+        self._cap, self.fallback, self._kw = cap, fallback, kw
+
+    def measure(self) -> Timing:
+        cap, self._cap = self._cap, None
+        kw = self._kw
+        cycles_per_ms = spin_cycles_per_ms()
+        with torch.no_grad():
+            if cap is not None:
+                times, by_events, timed, mhz, why = _replay_times(cap, kw["budget_ms"], kw["min_reps"], kw["flush"],
+                                                                  kw["flush_mode"], cycles_per_ms)
+                del cap
+                return _summary(times, timed, self.host_ms, "graph_events" if why else "graph", why, sm_mhz=mhz,
+                                replay_ms=statistics.median(by_events))
+            return _stream_times(self.fn, self.args, self.arg_sets, self.streams, self.host_ms, self.fallback,
+                                 cycles_per_ms, **kw)
+
+
+def _spin_cycles_hint() -> float:
+    """Spin cycles per ms for `prepare_timing`'s estimate: the measured value once `measure()` has run in this
+    process (measured there, with the GPU held), else 2 GHz (a spin that runs longer than asked for when the
+    clock is lower only queues the call further ahead)."""
+    return _cycles_per_ms.get(torch.cuda.current_device(), 2.0e6)
+
+
+def _stream_times(fn, args, arg_sets, streams, host_ms: float, fallback: str, cycles_per_ms: float, *,
+                  min_reps: int, max_reps: int, budget_ms: float, flush: torch.Tensor, flush_mode: str) -> Timing:
+    """The stream method (see the module docstring), with the GPU held: calls timed in chunks behind a spin."""
+    est = _device_ms_per_call(fn, args, streams, cycles_per_ms, host_ms)
+    reps = int(min(max_reps, max(min_reps, budget_ms / est)))
+    # GPU work queued ahead of each chunk: what the CPU needs to enqueue it (with margin) beyond what
+    # the chunk itself keeps the GPU busy with (flush + call); raised when a chunk shows the CPU fell behind
+    gpu_per_call = flush_ms(flush, flush_mode) + est
+    chunk = max(1, min(_CHUNK, int(_MAX_AHEAD_MS / (2.0 * (host_ms + 0.02)))))
+    ahead_ms = min(_MAX_AHEAD_MS, chunk * max(0.0, 2.0 * (host_ms + 0.02) - gpu_per_call) + 0.05)
+    times: list[float] = []
+    tries = _CHUNK_TRIES
+    while len(times) < reps:
+        n = min(chunk, reps - len(times))
+        for _ in range(tries):
+            chunk_times, behind_ms = _timed_chunk(fn, arg_sets, streams, flush, flush_mode, n, ahead_ms,
+                                                  cycles_per_ms)
+            if behind_ms <= 0.0:
+                break
+            ahead_ms = min(_MAX_AHEAD_MS, ahead_ms + 2.0 * behind_ms + 0.05)
+        else:
+            # no spin kept the queue full (the callable waits for the GPU itself, e.g. a host sync):
+            # the remaining chunks get one try each
+            tries = 1
+        times += chunk_times  # after the last try: kept, the best this host can do
     return _summary(times, len(times), host_ms, "stream", fallback)
 
 

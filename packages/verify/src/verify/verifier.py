@@ -19,7 +19,6 @@ import os
 import queue
 import shutil
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 

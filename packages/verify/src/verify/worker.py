@@ -186,7 +186,8 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
     """All stages after format, for one candidate. Returns Verdict.to_dict().
 
     `gpu_lock` (a verify.gpulock.GpuLock for the job's device) is held shared around each forward and
-    exclusive while timing, so a timer waits for at most one forward of every other worker.
+    exclusive while timing measures (its preparation, see verify.timing.prepare_timing, holds it shared), so a
+    timer waits for at most one forward or one preparation of every other worker.
     """
     gpu = gpu_lock.shared if gpu_lock is not None else nullcontext
     cfg = VerifyConfig(**job["config"])
@@ -388,7 +389,7 @@ def _noop_test(build, module, cfg: VerifyConfig, device, ref0, floors0, on_gpu, 
 def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) -> None:
     from verify.compile_baseline import compiled_baseline
     from verify.device_trace import warm_up
-    from verify.timing import input_copies, min_time_ms, time_callable
+    from verify.timing import input_copies, min_time_ms, prepare_timing, time_callable
 
     inputs = make_inputs(module, cfg.seed, device)
     flush = torch.empty(cfg.l2_flush_bytes // 4, dtype=torch.float32, device=device)
@@ -399,20 +400,20 @@ def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) 
     # compiled on the CPU without the lock, warmed up under a shared hold; Inductor's imports may touch
     # torch: snapshot after
     compiled = compiled_baseline(model, inputs, lock) if cfg.compile_baseline else None
-    if cfg.timing_method == "graph":
-        with lock.shared() if lock is not None else nullcontext():
-            warm_up()  # once per process: loads CUPTI while others may still use the GPU
-    clean = snapshot()
+    # warm-ups, estimates and graph captures while others use the GPU; only the measurements hold it alone
+    with lock.shared() if lock is not None else nullcontext():
+        if cfg.timing_method == "graph":
+            warm_up()  # once per process: loads CUPTI (it may touch torch: snapshot after)
+        clean = snapshot()
+        ready = [prepare_timing(f, inputs, **kw) if f is not None else None for f in (model, new, compiled)]
     with lock.exclusive() if lock is not None else nullcontext():
-        v.eager = time_callable(model, inputs, **kw)
-        v.candidate = time_callable(new, inputs, **kw)
+        v.eager, v.candidate, v.compiled = [p.measure() if p is not None else None for p in ready]
+        del ready
         bound = min_time_ms(job["nbytes"], cfg.peak_bandwidth_gbps) if cfg.peak_bandwidth_gbps else 0.0
         if v.candidate.median_ms < bound:
             v.timing_flags.append(f"faster than the memory-bandwidth bound ({v.candidate.median_ms:.4f} < "
                                   f"{bound:.4f} ms); re-measured")
             v.candidate = time_callable(new, inputs, **{**kw, "min_reps": cfg.max_reps})
-        if compiled is not None:
-            v.compiled = time_callable(compiled, inputs, **kw)
         timed = [t for t in (v.eager, v.candidate, v.compiled) if t is not None]
         if len({t.method for t in timed}) > 1:
             # speedups compare like with like: one callable could not be graphed, so none is
