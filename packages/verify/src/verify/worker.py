@@ -185,9 +185,11 @@ def _classify_runtime(e: BaseException) -> tuple[str, str, str]:
 def candidate_job(job: dict, gpu_lock=None) -> dict:
     """All stages after format, for one candidate. Returns Verdict.to_dict().
 
-    `gpu_lock` (a verify.gpulock.GpuLock for the job's device) is held shared around each forward and
-    exclusive while timing measures (its preparation, see verify.timing.prepare_timing, holds it shared), so a
-    timer waits for at most one forward or one preparation of every other worker.
+    `gpu_lock` (a verify.gpulock.GpuLock for the job's device) is held shared around every step that puts
+    work on the GPU (loading the reference and the candidate, each trial, the no-op test, the comparisons,
+    timing's preparation, see verify.timing.prepare_timing), each waiting for its work before it lets go,
+    and exclusive while timing measures: a timer waits for at most one such step of every other worker,
+    and no GPU work of another worker runs beside its timed calls.
     """
     gpu = gpu_lock.shared if gpu_lock is not None else nullcontext
     cfg = VerifyConfig(**job["config"])
@@ -212,23 +214,28 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
     try:
         codes = [job["code"], *[job["variants"][i] for i in job["variants_ok"]]]
         modules = [load_module(_write(c, tmp, f"task_{i}"), f"_drt_task_{os.getpid()}_{i}") for i, c in enumerate(codes)]
-        reference = torch.load(job["ref_path"], map_location=device, weights_only=True)
-        ref_outputs, floors = reference["outputs"], reference.get("floors") or [None] * len(reference["outputs"])
-        truths0 = (reference.get("truths") or [None])[0]
-        del reference
-        model, init = _build_reference(modules[0], cfg, device)
-        clean = snapshot()
-        try:
-            cand = load_module(_write(job["program"], tmp, "candidate"), f"_drt_candidate_{os.getpid()}")
-        except Exception as e:
-            raise _Reject("compile", "import_error", f"importing the program failed: {type(e).__name__}: {e}"[:400])
-        new_cls = getattr(cand, "ModelNew", None)
-        if not isinstance(new_cls, type) or not issubclass(new_cls, torch.nn.Module):
-            raise _Reject("compile", "import_error", "ModelNew is not an nn.Module subclass")
-        try:
-            new = _build_candidate(new_cls, init, model, cfg, device)
-        except Exception as e:
-            raise _Reject("compile", "init_error", f"ModelNew(*get_init_inputs()) failed: {type(e).__name__}: {e}"[:400])
+        # every step that may put work on the GPU holds the lock shared (and waits for that work before it
+        # lets go), so none of it runs beside another worker's timed calls: the candidate's import and
+        # constructor are its code too
+        with gpu():
+            reference = torch.load(job["ref_path"], map_location=device, weights_only=True)
+            ref_outputs, floors = reference["outputs"], reference.get("floors") or [None] * len(reference["outputs"])
+            truths0 = (reference.get("truths") or [None])[0]
+            del reference
+            model, init = _build_reference(modules[0], cfg, device)
+            clean = snapshot()
+            try:
+                cand = load_module(_write(job["program"], tmp, "candidate"), f"_drt_candidate_{os.getpid()}")
+            except Exception as e:
+                raise _Reject("compile", "import_error", f"importing the program failed: {type(e).__name__}: {e}"[:400])
+            new_cls = getattr(cand, "ModelNew", None)
+            if not isinstance(new_cls, type) or not issubclass(new_cls, torch.nn.Module):
+                raise _Reject("compile", "import_error", "ModelNew is not an nn.Module subclass")
+            try:
+                new = _build_candidate(new_cls, init, model, cfg, device)
+            except Exception as e:
+                raise _Reject("compile", "init_error", f"ModelNew(*get_init_inputs()) failed: {type(e).__name__}: {e}"[:400])
+            _settle(on_gpu)
         v.passed("compile")
         if any(c.__name__ == "Model" for c in type(new).__mro__):
             raise _Reject("faithful", "subclasses_model", "ModelNew must not inherit from the reference Model")
@@ -238,28 +245,28 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
         plan += [(i + 1, cfg.seed + 1000 + vi) for i, vi in enumerate(job["variants_ok"])]
         outs, audits, first_launches = [], [], None
         for n, (mod_idx, seed) in enumerate(plan):
-            inputs = make_inputs(modules[mod_idx], seed, device)
-            originals = [t.clone() if isinstance(t, torch.Tensor) else t for t in inputs]
-            TRACKER.reset("count")
-            audit = TorchAudit(poison_alloc=True)
-            try:
-                with gpu(), torch.no_grad(), audit:
-                    out = new(*inputs)
-                    if on_gpu:
-                        torch.cuda.synchronize()
-            except Exception as e:
-                stage, cls, msg = _classify_runtime(e)
-                if mod_idx and stage == "correct" and not TRACKER.errors:
-                    raise _Reject("correct", "shape_specialized", f"fails when the input sizes change: {msg}")
-                raise _Reject(stage, cls, msg)
-            finally:
-                TRACKER.mode = "off"
-            if audit.overruns():
-                raise _Reject("correct", "out_of_bounds_write", f"{audit.overruns()} buffer(s) allocated in forward "
-                              "were written past their end: check the masks of your stores (offs < n, not <=)")
-            if n == 0:
-                first_launches = (list(TRACKER.launches), list(TRACKER.errors))
-                _check_faithful(v, cfg, audit, inputs, out, first_launches, changed(clean, snapshot()), on_gpu)
+            with gpu():
+                inputs = make_inputs(modules[mod_idx], seed, device)
+                originals = [t.clone() if isinstance(t, torch.Tensor) else t for t in inputs]
+                TRACKER.reset("count")
+                audit = TorchAudit(poison_alloc=True)
+                try:
+                    with torch.no_grad(), audit:
+                        out = new(*inputs)
+                        _settle(on_gpu)
+                except Exception as e:
+                    stage, cls, msg = _classify_runtime(e)
+                    if mod_idx and stage == "correct" and not TRACKER.errors:
+                        raise _Reject("correct", "shape_specialized", f"fails when the input sizes change: {msg}")
+                    raise _Reject(stage, cls, msg)
+                finally:
+                    TRACKER.mode = "off"
+                if audit.overruns():
+                    raise _Reject("correct", "out_of_bounds_write", f"{audit.overruns()} buffer(s) allocated in "
+                                  "forward were written past their end: check the masks of your stores (offs < n, not <=)")
+                if n == 0:
+                    first_launches = (list(TRACKER.launches), list(TRACKER.errors))
+                    _check_faithful(v, cfg, audit, inputs, out, first_launches, changed(clean, snapshot()), on_gpu)
             outs.append(out)
             audits.append((inputs, originals))
         phase("trials")
@@ -267,28 +274,28 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
                    ref_outputs[0], floors[0], on_gpu, gpu, truths0)
         phase("noop")
         v.passed("faithful")
-        # reloaded after the candidate ran: nothing it did in memory can reach these
-        reference = torch.load(job["ref_path"], map_location=device, weights_only=True)
-        ref_outputs, floors = reference["outputs"], reference.get("floors") or [None] * len(reference["outputs"])
-        truths = reference.get("truths") or [None] * len(ref_outputs)
-        for n, ((mod_idx, _), out) in enumerate(zip(plan, outs)):
-            inputs, originals = audits[n]
-            for a, b in zip(inputs, originals):
-                if isinstance(a, torch.Tensor) and not launches.same(a, b):
-                    raise _Reject("correct", "input_mutated", "forward modified one of its input tensors in place")
-            if n and any(isinstance(o, torch.Tensor) and o is p for p in flatten(outs[n - 1]) for o in flatten(out)):
-                raise _Reject("correct", "cached_output", "forward returned the same tensor object as on the "
-                              "previous call; compute the output from the current inputs")
-            with gpu():
+        with gpu():
+            # reloaded after the candidate ran: nothing it did in memory can reach these
+            reference = torch.load(job["ref_path"], map_location=device, weights_only=True)
+            ref_outputs, floors = reference["outputs"], reference.get("floors") or [None] * len(reference["outputs"])
+            truths = reference.get("truths") or [None] * len(ref_outputs)
+            for n, ((mod_idx, _), out) in enumerate(zip(plan, outs)):
+                inputs, originals = audits[n]
+                for a, b in zip(inputs, originals):
+                    if isinstance(a, torch.Tensor) and not launches.same(a, b):
+                        raise _Reject("correct", "input_mutated", "forward modified one of its input tensors in place")
+                if n and any(isinstance(o, torch.Tensor) and o is p for p in flatten(outs[n - 1]) for o in flatten(out)):
+                    raise _Reject("correct", "cached_output", "forward returned the same tensor object as on the "
+                                  "previous call; compute the output from the current inputs")
                 cmp = compare(out, ref_outputs[n], cfg.atol, cfg.rtol, floors[n], cfg.error_floor_factor, truths[n])
-            v.max_abs_err = max(v.max_abs_err or 0.0, cmp.max_abs)
-            v.max_rel_err = max(v.max_rel_err or 0.0, cmp.max_rel)
-            if not cmp.ok:
-                if mod_idx:
-                    raise _Reject("correct", "shape_specialized", f"correct on the default shapes but not when "
-                                  f"the input sizes change: {cmp.message}")
-                raise _Reject("correct", cmp.error_class, f"trial {n}: {cmp.message}")
-        _check_buffers(new, reference.get("buffers", {}), cfg)
+                v.max_abs_err = max(v.max_abs_err or 0.0, cmp.max_abs)
+                v.max_rel_err = max(v.max_rel_err or 0.0, cmp.max_rel)
+                if not cmp.ok:
+                    if mod_idx:
+                        raise _Reject("correct", "shape_specialized", f"correct on the default shapes but not when "
+                                      f"the input sizes change: {cmp.message}")
+                    raise _Reject("correct", cmp.error_class, f"trial {n}: {cmp.message}")
+            _check_buffers(new, reference.get("buffers", {}), cfg)
         v.trials = len(plan)
         patched = changed(clean, snapshot())
         if patched:
@@ -311,6 +318,12 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return v.to_dict()
+
+
+def _settle(on_gpu: bool) -> None:
+    """Wait for this process's GPU work (all streams) before a shared hold of the lock ends."""
+    if on_gpu:
+        torch.cuda.synchronize()
 
 
 def _check_buffers(new, ref_buffers: dict, cfg: VerifyConfig) -> None:
@@ -364,17 +377,17 @@ def _noop_test(build, module, cfg: VerifyConfig, device, ref0, floors0, on_gpu, 
     for the kernels.
     """
     try:
-        inputs = make_inputs(module, cfg.seed, device)
-        TRACKER.reset("detect")
-        with gpu(), torch.no_grad(), TorchAudit(poison_alloc=True):
-            build()(*inputs)
-        inputs = make_inputs(module, cfg.seed, device)
-        fresh = build()
-        TRACKER.reset("noop")
-        with gpu(), torch.no_grad(), TorchAudit(poison_alloc=True):
-            out = fresh(*inputs)
-            if on_gpu:
-                torch.cuda.synchronize()
+        with gpu():
+            inputs = make_inputs(module, cfg.seed, device)
+            TRACKER.reset("detect")
+            with torch.no_grad(), TorchAudit(poison_alloc=True):
+                build()(*inputs)
+            inputs = make_inputs(module, cfg.seed, device)
+            fresh = build()
+            TRACKER.reset("noop")
+            with torch.no_grad(), TorchAudit(poison_alloc=True):
+                out = fresh(*inputs)
+                _settle(on_gpu)
     except Exception:
         return  # a forward that breaks without its kernels depends on them
     finally:
@@ -391,10 +404,13 @@ def _time(v: Verdict, cfg: VerifyConfig, model, new, module, device, job, lock) 
     from verify.device_trace import warm_up
     from verify.timing import input_copies, min_time_ms, prepare_timing, time_callable
 
-    inputs = make_inputs(module, cfg.seed, device)
-    flush = torch.empty(cfg.l2_flush_bytes // 4, dtype=torch.float32, device=device)
-    kw = dict(warmup=cfg.warmup, min_reps=cfg.min_reps, max_reps=cfg.max_reps, budget_ms=cfg.budget_ms, flush=flush,
-              flush_mode=cfg.l2_flush, arg_sets=input_copies(inputs, cfg.input_copies), method=cfg.timing_method)
+    with lock.shared() if lock is not None else nullcontext():
+        inputs = make_inputs(module, cfg.seed, device)
+        flush = torch.empty(cfg.l2_flush_bytes // 4, dtype=torch.float32, device=device)
+        kw = dict(warmup=cfg.warmup, min_reps=cfg.min_reps, max_reps=cfg.max_reps, budget_ms=cfg.budget_ms,
+                  flush=flush, flush_mode=cfg.l2_flush, arg_sets=input_copies(inputs, cfg.input_copies),
+                  method=cfg.timing_method)
+        _settle(True)
     from verify.integrity import changed, snapshot
 
     # compiled on the CPU without the lock, warmed up under a shared hold; Inductor's imports may touch
