@@ -5,10 +5,11 @@ benchmarks its kernel configurations there). Holding the device lock shared for 
 made every timer wait for a CPU-bound compile of 5-30 s, and every new GPU job queue behind the waiting
 timer: with several tasks in flight the device sat idle while one worker compiled. Here Inductor is
 called through a dynamo backend (exactly what `backend="inductor"` calls), and only the compiled graph's
-runs take the lock, and only while `warming` is true: the caller prepares and times the compiled model inside holds of its
-own afterwards (shared, then exclusive), where a second hold could wait for itself. PyTorch code that dynamo
-leaves outside the graphs (at a graph break) runs its first call without the lock: a few eager kernels
-that may overlap another worker's timed call once; the tasks' models rarely break.
+runs take the lock, and only while `warming` is true: the caller prepares and times the compiled model
+inside holds of its own afterwards (shared, then exclusive), where a second hold could wait for itself.
+PyTorch code that dynamo leaves outside the graphs (at a graph break) runs its first call without the
+lock: a few eager kernels that may overlap another worker's timed call once; the tasks' models rarely
+break.
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """A cross-process reader-writer lock per device, so timing has the GPU to itself.
 
 Every GPU job (reference runs, correctness trials, compilation warm-ups, timing's warm-ups and graph
-captures) holds the lock shared; timing's measurements hold it exclusive, so no other process's kernels time-slice with the ones being timed. A turnstile
-file keeps a waiting timer from being starved by a stream of new shared holders. Built on fcntl.flock:
-a process that dies releases what it held.
+captures) holds the lock shared; timing's measurements hold it exclusive, so no other process's kernels
+time-slice with the ones being timed. A turnstile file keeps a waiting timer from being starved by a
+stream of new shared holders. Built on fcntl.flock: a process that dies releases what it held.
 
 With a `status_path`, the lock also reports what its process is doing: `wait SINCE WAITED`,
 `hold SINCE WAITED`, `work SINCE WAITED` (held, no limit) or `idle 0 WAITED` (wall-clock seconds; WAITED is the total time spent waiting so far).

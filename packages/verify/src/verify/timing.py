@@ -14,13 +14,13 @@ so did the share of inputs still in L2 (a 3 us batch norm took 2.9-3.4 us), and 
 tens of ms of host time per callable (benchmarks/verify/RESULTS.md). The graph is replayed with a pair of
 events around each replay (`Timing.replay_ms`: (replay time - its flushes' time) / `n`, median over
 _EVENT_REPLAYS replays), then replays of about the budget's calls (at most _TRACED_CALLS; counted from
-the event-timed replays) run under a device trace (verify/device_trace.py): a call's time is its span on the GPU's clock, from its first kernel's start to
-its last kernel's end (its own kernels and the gaps between them; not the launch of its first kernel).
-Median and spread are over _SPAN_GROUPS groups of consecutive calls (each the mean of its calls). Why:
-per-launch event timing of the same 2-5 us kernel differed by 3-10 % between processes (host launch
-path); events around graph replays by up to 16 %, in two modes (e.g. 2.17 or 2.53 us per call for a
-2.2 us kernel, set by where a capture's memory landed), while the kernel's device span stayed within 1 %
-(benchmarks/verify/RESULTS.md). Without a
+the event-timed replays) run under a device trace (verify/device_trace.py): a call's time is its span on
+the GPU's clock, from its first kernel's start to its last kernel's end (its own kernels and the gaps
+between them; not the launch of its first kernel). Median and spread are over _SPAN_GROUPS groups of
+consecutive calls (each the mean of its calls). Why: per-launch event timing of the same 2-5 us kernel
+differed by 3-10 % between processes (host launch path); events around graph replays by up to 16 %, in two
+modes (e.g. 2.17 or 2.53 us per call for a 2.2 us kernel, set by where a capture's memory landed), while
+the kernel's device span stayed within 1 % (benchmarks/verify/RESULTS.md). Without a
 trace (another profiler running, no CUPTI), or with spans that miss much of the replays' time
 (`spans_miss_work`), the events' times are used (method "graph_events").
 A graph replays device work only, so it is checked before it is trusted: the input copies get other
@@ -471,7 +471,6 @@ class PreparedTiming:
             if cap is not None:
                 times, by_events, timed, mhz, why = _replay_times(cap, kw["budget_ms"], kw["min_reps"], kw["flush"],
                                                                   kw["flush_mode"], cycles_per_ms)
-                del cap
                 return _summary(times, timed, self.host_ms, "graph_events" if why else "graph", why, sm_mhz=mhz,
                                 replay_ms=statistics.median(by_events))
             return _stream_times(self.fn, self.args, self.arg_sets, self.streams, self.host_ms, self.fallback,

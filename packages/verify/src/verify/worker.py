@@ -234,7 +234,8 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
             try:
                 new = _build_candidate(new_cls, init, model, cfg, device)
             except Exception as e:
-                raise _Reject("compile", "init_error", f"ModelNew(*get_init_inputs()) failed: {type(e).__name__}: {e}"[:400])
+                raise _Reject("compile", "init_error",
+                              f"ModelNew(*get_init_inputs()) failed: {type(e).__name__}: {e}"[:400])
             _settle(on_gpu)
         v.passed("compile")
         if any(c.__name__ == "Model" for c in type(new).__mro__):
@@ -262,8 +263,9 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
                 finally:
                     TRACKER.mode = "off"
                 if audit.overruns():
-                    raise _Reject("correct", "out_of_bounds_write", f"{audit.overruns()} buffer(s) allocated in "
-                                  "forward were written past their end: check the masks of your stores (offs < n, not <=)")
+                    raise _Reject("correct", "out_of_bounds_write",
+                                  f"{audit.overruns()} buffer(s) allocated in forward were written past their "
+                                  "end: check the masks of your stores (offs < n, not <=)")
                 if n == 0:
                     first_launches = (list(TRACKER.launches), list(TRACKER.errors))
                     _check_faithful(v, cfg, audit, inputs, out, first_launches, changed(clean, snapshot()), on_gpu)
@@ -284,7 +286,8 @@ def candidate_job(job: dict, gpu_lock=None) -> dict:
                 for a, b in zip(inputs, originals):
                     if isinstance(a, torch.Tensor) and not launches.same(a, b):
                         raise _Reject("correct", "input_mutated", "forward modified one of its input tensors in place")
-                if n and any(isinstance(o, torch.Tensor) and o is p for p in flatten(outs[n - 1]) for o in flatten(out)):
+                prev = flatten(outs[n - 1]) if n else []
+                if any(isinstance(o, torch.Tensor) and o is p for p in prev for o in flatten(out)):
                     raise _Reject("correct", "cached_output", "forward returned the same tensor object as on the "
                                   "previous call; compute the output from the current inputs")
                 cmp = compare(out, ref_outputs[n], cfg.atol, cfg.rtol, floors[n], cfg.error_floor_factor, truths[n])
