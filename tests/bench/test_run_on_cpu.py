@@ -9,21 +9,23 @@ import sys
 import time
 
 import pytest
+
 from bench.merge import merge
 from bench.store import ResultStore
 
 NAMES = ["softmax", "relu_scale_bias", "tanh_gate", "swish_residual"]
 
 
-def bench_cmd(out, replay, *extra):
+def bench_cmd(out, replay, *extra, names=NAMES):
     return [
         sys.executable,
         "-m",
         "bench",
         "suite=fixtures",
-        f"suite.names=[{','.join(NAMES)}]",
+        f"suite.names=[{','.join(names)}]",
         "strategy=best_of_n",
         "strategy.n=1",
+        "generator=replay",
         f"generator.path={replay}",
         f"out_dir={out}",
         "workers=2",
@@ -101,6 +103,21 @@ def test_killed_run_resumes_and_reports(tmp_path, replay):
     )
     assert f"{len(NAMES)} already done" in again.stdout and len(ResultStore(results).rows()) == len(NAMES)
 
+    # a subset report never replaces the fuller summary; a verifier config that changes verdicts reuses none
+    subset = subprocess.run(
+        bench_cmd(out, replay, "wandb.enabled=false", "report_only=true", names=["softmax"]),
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert subset.returncode == 0, subset.stderr[-2000:]
+    assert json.loads((out / "summary.json").read_text())["levels"]["all"]["tasks"] == len(NAMES)
+    assert json.loads((out / "summary_subset.json").read_text())["levels"]["all"]["tasks"] == 1
+    other = subprocess.run(
+        bench_cmd(out, replay, "wandb.enabled=false", "report_only=true", "verify.trials=6"),
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert "0 already done" in other.stdout and f"{len(NAMES)} rows made under another config" in other.stdout
+
 
 def test_merge_compares_runs(tmp_path, capsys):
     for name, acc in (("a", 1.0), ("b", 0.5)):
@@ -126,3 +143,13 @@ def test_merge_compares_runs(tmp_path, capsys):
     assert (tmp_path / "cmp" / "comparison.csv").read_text().startswith("run,tasks,correct,accuracy")
     with pytest.raises(FileNotFoundError, match="no summary.json"):
         merge([str(tmp_path / "cmp")])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generator=replay"], "generator.path has no value; set it on the command line"),
+    (["suite=kernelbench", "suite.path=/nonexistent/kb"], "not found at /nonexistent/kb"),
+])
+def test_bad_config_is_one_line_and_exit_2(tmp_path, args, message):
+    r = subprocess.run([sys.executable, "-m", "bench", *args, f"out_dir={tmp_path}/run"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-1500:]

@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from bench.suites import FixturesSuite, FolderSuite, KernelBenchSuite
 from verify.fixtures import fixture_task
 from verify.task import TaskError

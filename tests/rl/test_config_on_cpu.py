@@ -30,7 +30,7 @@ def test_cfg_job_prints_full_verl_config_from_any_directory(tmp_path):
 
 
 @pytest.mark.slow
-def test_every_experiment_validates_including_one_from_root_conf(tmp_path):
+def test_every_experiment_validates_including_one_from_a_user_config_dir(tmp_path):
     local = tmp_path / "conf" / "experiment"
     local.mkdir(parents=True)
     (local / "local_tiny.yaml").write_text(
@@ -38,17 +38,19 @@ def test_every_experiment_validates_including_one_from_root_conf(tmp_path):
         "trainer:\n  n_gpus_per_node: 2\nactor_rollout_ref:\n  actor:\n    ppo_mini_batch_size: 8\n"
         "    ppo_micro_batch_size_per_gpu: 8\n  rollout:\n    n: 8\n    log_prob_micro_batch_size_per_gpu: 8\n"
         "  ref:\n    log_prob_micro_batch_size_per_gpu: 8\ndata:\n  train_batch_size: 16\n")
-    out = run_rl(["-m", "+experiment=" + ",".join(EXPERIMENTS + ("local_tiny",)), "rl.dry_run=true",
-                  f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path,
-                 env={"DRTRITON_CONF_DIR": str(tmp_path / "conf")})
+    # a user's own experiments join through Hydra's documented --config-dir
+    experiments = ",".join(EXPERIMENTS + ("local_tiny",))
+    out = run_rl(["--config-dir", str(tmp_path / "conf"), "-m", f"+experiment={experiments}",
+                  "rl.dry_run=true", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                 cwd=tmp_path, env={"DRTRITON_SFT_CKPT": "/ckpt/sft_7b"})
     assert out.count("[rl] config valid") == 4
     assert "adv_estimator=disco" in out and "sft: " in out
 
 
 @pytest.mark.slow
 def test_ablation_sweep_expands_to_objective_times_transform(tmp_path):
-    out = run_rl(["-m", "+experiment=ablation_1p5b", "rl.dry_run=true", f"hydra.sweep.dir={tmp_path / 's'}"],
-                 cwd=tmp_path)
+    out = run_rl(["-m", "+experiment=ablation_1p5b", "sweep=ablation_1p5b", "rl.dry_run=true",
+                  f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
     jobs = set(re.findall(r"algorithm=(\w+) rl\.reward\.transform\.kind=(\w+)", out))
     assert jobs == {(a, t) for a in ("drpo", "disco", "grpo") for t in ("log", "power")}
     valid = re.findall(r"adv_estimator=(\w+) loss=(\w+) .*reward=([\w.]+) transform=(\w+) score=(\w+)", out)
@@ -61,7 +63,7 @@ def test_ablation_sweep_expands_to_objective_times_transform(tmp_path):
 
 
 def test_group_checks_name_the_setting_to_fix():
-    with initialize_config_module("verl.trainer.config", version_base=None):
+    with initialize_config_module("rl.conf", version_base=None):
         ok = compose("rl", overrides=["+experiment=smoke"])
         bad = compose("rl", overrides=["+experiment=smoke", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=3",
                                        "actor_rollout_ref.actor.use_dynamic_bsz=true"])

@@ -38,13 +38,18 @@ def make_batch(seed, group_sizes, n_correct, kl_scale, max_len=7):
 
 
 def reference_loss(b, uniform, tau=TAU, lam=LAM, beta0=BETA0, delta=DELTA):
-    """-1/G sum_g J_g + beta0/2 [KL - delta]_+^2, written directly from DESIGN.md §6."""
+    """-1/K sum_{kept g} J_g + beta0/2 sum_g (n_g/N) [KL_g - delta]_+^2, written directly from DESIGN.md §6
+    and the conventions of rl.drpo (K kept groups, n_g tokens of group g, N tokens in all)."""
     groups = {}
     for i, u in enumerate(b["uids"]):
         groups.setdefault(u, []).append(i)
-    total = 0.0
+    total, kept, penalty = 0.0, 0, 0.0
+    mask = b["mask"]
     for members in groups.values():
         s = {i: b["log_prob"][i, : b["lengths"][i]].sum() / b["lengths"][i] for i in members}
+        n_g = mask[members].sum()
+        kl_g = ((b["old"][members] - b["log_prob"][members]) * mask[members]).sum() / n_g
+        penalty = penalty + beta0 / 2 * n_g / mask.sum() * torch.clamp(kl_g - delta, min=0) ** 2
         pos = [i for i in members if b["r_c"][i]]
         neg = [i for i in members if not b["r_c"][i]]
         if not pos or not neg:
@@ -56,11 +61,18 @@ def reference_loss(b, uniform, tau=TAU, lam=LAM, beta0=BETA0, delta=DELTA):
             weights = [v / sum(z) for v in z]
         j = sum(w * s[i] for w, i in zip(weights, pos))
         j = j - tau * torch.log(sum(torch.exp(s[i] / tau) for i in neg))
-        total = total + j
-    mask = b["mask"]
+        total, kept = total + j, kept + 1
     kl = ((b["old"] - b["log_prob"]) * mask).sum() / mask.sum()
-    penalty = beta0 / 2 * torch.clamp(kl - delta, min=0) ** 2
-    return -total / len(groups) + penalty, kl
+    return -total / kept + penalty, kl
+
+
+def contiguous(b, adv):
+    """Rows of each group next to each other, as rl's trainer lays out batches; log_prob a fresh leaf."""
+    order = np.argsort(b["uids"], kind="stable")
+    out = {k: (v[order] if isinstance(v, (torch.Tensor, np.ndarray)) else [v[i] for i in order])
+           for k, v in b.items()}
+    out["log_prob"] = out["log_prob"].detach().requires_grad_(True)
+    return out, adv[order]
 
 
 def actor_config(n, **loss_kwargs):
@@ -78,11 +90,12 @@ def plugin_codes(b, estimator):
     return adv
 
 
-def plugin_loss(b, adv, n, rows=None, global_rows=None):
+def plugin_loss(b, adv, n, rows=None, dp_size=1):
+    """The registered loss on `rows` of the batch, told the mini-batch's size as veRL's ppo_loss tells it."""
     rows = slice(None) if rows is None else rows
     cfg = actor_config(n)
-    if global_rows is not None:
-        cfg.global_batch_info.update(dp_size=1, global_batch_size=global_rows)
+    cfg.global_batch_info.update(dp_size=dp_size, global_batch_size=len(b["mask"]),
+                                 batch_num_tokens=int(b["mask"].sum()))
     return get_policy_loss_fn("drpo")(old_log_prob=b["old"][rows], log_prob=b["log_prob"][rows],
                                       advantages=adv[rows], response_mask=b["mask"][rows].bool(),
                                       loss_agg_mode="token-mean", config=cfg)
@@ -95,9 +108,10 @@ def test_loss_value_and_gradient_match_reference(estimator, kl_scale, seed):
     n = 6
     # groups: mixed, mixed, all correct (dropped), all wrong (dropped), one correct, one wrong
     b = make_batch(seed, [n] * 6, [3, 2, n, 0, 1, n - 1], kl_scale)
+    b, adv = contiguous(b, plugin_codes(b, estimator))
     ref, kl = reference_loss(b, uniform=estimator == "disco")
     (ref_grad,) = torch.autograd.grad(ref, b["log_prob"])
-    loss, metrics = plugin_loss(b, plugin_codes(b, estimator), n)
+    loss, metrics = plugin_loss(b, adv, n)
     (grad,) = torch.autograd.grad(loss, b["log_prob"])
     assert (kl.item() > DELTA) == (kl_scale > 0), "the case must exercise the intended KL branch"
     assert metrics["actor/drpo_groups"] == 4
@@ -107,8 +121,8 @@ def test_loss_value_and_gradient_match_reference(estimator, kl_scale, seed):
 
 def test_dropped_groups_get_no_gradient():
     n = 4
-    b = make_batch(3, [n, n, n], [n, 0, 2], 0.0)
-    loss, _ = plugin_loss(b, plugin_codes(b, "drpo"), n)
+    b, adv = contiguous(*(lambda b: (b, plugin_codes(b, "drpo")))(make_batch(3, [n, n, n], [n, 0, 2], 0.0)))
+    loss, _ = plugin_loss(b, adv, n)
     (grad,) = torch.autograd.grad(loss, b["log_prob"])
     dropped = [i for i, u in enumerate(b["uids"]) if u in ("q0", "q1")]
     kept = [i for i, u in enumerate(b["uids"]) if u == "q2"]
@@ -131,29 +145,51 @@ def test_speed_only_reweights_correct_outputs():
     assert adv[fastest, 0] == max(adv[i, 0] for i in correct)
 
 
-def test_micro_batches_of_whole_groups_add_up_to_the_batch_loss():
+@pytest.mark.parametrize("kl_scale", [0.0, 0.3], ids=["kl-inactive", "kl-penalty"])
+def test_loss_and_gradient_do_not_depend_on_micro_batch_size_or_gpus(kl_scale):
+    """ppo_micro_batch_size_per_gpu = n, 2n, 4n (the whole mini-batch), or two ranks: the same loss."""
     n = 4
-    b = make_batch(5, [n] * 4, [1, 2, 3, 2], 0.0)
-    order = np.argsort(b["uids"], kind="stable")  # group-contiguous, as rl's trainer lays batches out
-    b = {k: (v[order] if isinstance(v, (torch.Tensor, np.ndarray)) else [v[i] for i in order])
-         for k, v in b.items()}
-    b["log_prob"] = b["log_prob"].detach().requires_grad_(True)
-    adv = plugin_codes(b, "drpo")
+    b = make_batch(5, [n] * 4, [1, 2, 3, n], kl_scale)
+    b, adv = contiguous(b, plugin_codes(b, "drpo"))
     full, _ = plugin_loss(b, adv, n)
-    parts = sum(plugin_loss(b, adv, n, rows=slice(i, i + 2 * n), global_rows=4 * n)[0] for i in (0, 2 * n))
-    torch.testing.assert_close(parts, full)
+    (full_grad,) = torch.autograd.grad(full, b["log_prob"])
+    for micro in (n, 2 * n):
+        total = sum(plugin_loss(b, adv, n, rows=slice(i, i + micro))[0] for i in range(0, 4 * n, micro))
+        (grad,) = torch.autograd.grad(total, b["log_prob"])
+        torch.testing.assert_close(total, full)
+        torch.testing.assert_close(grad, full_grad)
+    # two ranks of two groups each; FSDP averages their gradients
+    ranks = [plugin_loss(b, adv, n, rows=slice(r * 2 * n, (r + 1) * 2 * n), dp_size=2)[0] for r in (0, 1)]
+    (grad,) = torch.autograd.grad(sum(ranks) / 2, b["log_prob"])
+    torch.testing.assert_close(sum(ranks) / 2, full)
+    torch.testing.assert_close(grad, full_grad)
+    if kl_scale:
+        assert plugin_loss(b, adv, n)[1]["actor/drpo_kl_penalty"] > 0
+
+
+def test_no_kept_group_gives_zero_objective():
+    n = 4
+    b = make_batch(7, [n] * 2, [0, n], 0.0)
+    b, adv = contiguous(b, plugin_codes(b, "drpo"))
+    assert not adv.any()
+    loss, metrics = plugin_loss(b, adv, n)
+    (grad,) = torch.autograd.grad(loss, b["log_prob"])
+    assert loss.item() == 0.0 and metrics["actor/drpo_groups"] == 0 and not grad.any()
 
 
 def test_a_group_split_across_micro_batches_fails():
     n = 4
     b = make_batch(6, [n] * 2, [1, 1], 0.0)
-    order = np.argsort(b["uids"], kind="stable")
-    b = {k: (v[order] if isinstance(v, (torch.Tensor, np.ndarray)) else [v[i] for i in order])
-         for k, v in b.items()}
-    adv = plugin_codes(b, "drpo")
-    # each group is 1 correct + 3 wrong: a micro-batch boundary inside a group cuts its wrong outputs apart
+    b, adv = contiguous(b, plugin_codes(b, "drpo"))
+    # each group is 1 correct + 3 wrong: a micro-batch boundary inside a group cuts it apart
     with pytest.raises(GroupSplitError, match="keep groups whole"):
-        plugin_loss(b, adv, n, rows=slice(0, n + 2), global_rows=2 * n)
+        plugin_loss(b, adv, n, rows=slice(0, n + 2))
+    with pytest.raises(GroupSplitError, match="not one kept group"):
+        plugin_loss(b, adv, n, rows=slice(2, 2 + n))
+    interleaved = [0, 4, 1, 5, 2, 6, 3, 7]  # whole groups in the micro-batch, but not contiguous
+    with pytest.raises(GroupSplitError, match="not one kept group"):
+        plugin_loss({k: v[interleaved] if isinstance(v, torch.Tensor) else v for k, v in b.items()},
+                    adv[interleaved], n)
 
 
 def test_config_rejects_bad_hyperparameters():

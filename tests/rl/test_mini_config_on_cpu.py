@@ -3,6 +3,7 @@ every path (model, data, checkpoints, logs) where scripts/mini_pipeline.sh reads
 import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
+
 from rl.launch import sft_config, validate_ppo, validate_sft
 
 
@@ -15,7 +16,7 @@ def mini_env(tmp_path, monkeypatch):
 
 
 def test_mini_drpo_validates_and_resumes_from_its_own_checkpoints(mini_env):
-    with initialize_config_module("verl.trainer.config", version_base=None):
+    with initialize_config_module("rl.conf", version_base=None):
         cfg = compose("rl", overrides=["+experiment=mini_drpo"])
     validate_ppo(cfg)
     c = OmegaConf.to_container(cfg, resolve=True)
@@ -41,13 +42,13 @@ def test_mini_drpo_validates_and_resumes_from_its_own_checkpoints(mini_env):
 
 def test_mini_drpo_model_path_follows_mini_sft_model(mini_env, monkeypatch):
     monkeypatch.setenv("MINI_SFT_MODEL", "/ckpt/sft/global_step_9/huggingface")
-    with initialize_config_module("verl.trainer.config", version_base=None):
+    with initialize_config_module("rl.conf", version_base=None):
         cfg = compose("rl", overrides=["+experiment=mini_drpo"])
     assert cfg.actor_rollout_ref.model.path == "/ckpt/sft/global_step_9/huggingface"
 
 
 def test_mini_sft_validates_with_sdpa_and_saves_hf_checkpoints(mini_env):
-    with initialize_config_module("verl.trainer.config", version_base=None):
+    with initialize_config_module("rl.conf", version_base=None):
         cfg = compose("rl", overrides=["+experiment=mini_sft"])
         sft = sft_config(cfg)
     validate_sft(sft)
@@ -60,7 +61,7 @@ def test_mini_sft_validates_with_sdpa_and_saves_hf_checkpoints(mini_env):
     assert (sft.trainer.resume_mode, sft.trainer.default_local_dir) == ("auto", f"{mini_env}/ckpt/sft")
     assert "console" in sft.trainer.logger and sft.trainer.n_gpus_per_node == 1
     # veRL's other free-form keys stay strict: a typo still fails
-    with initialize_config_module("verl.trainer.config", version_base=None):
+    with initialize_config_module("rl.conf", version_base=None):
         bad = compose("rl", overrides=["+experiment=mini_sft", "+sft.data.max_lenght=1"])
         with pytest.raises(Exception, match="max_lenght"):
             sft_config(bad)

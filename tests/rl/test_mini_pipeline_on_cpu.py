@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_module
+
 from rl.launch import sft_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +46,7 @@ def tokenizer():
 
 
 def compose_mini(name: str):
-    with initialize_config_module("verl.trainer.config", version_base=None):
+    with initialize_config_module("rl.conf", version_base=None):
         cfg = compose("rl", overrides=[f"+experiment={name}"])
         # sft_config composes veRL's SFT trainer config: inside the same Hydra context
         return cfg, (sft_config(cfg) if name == "mini_sft" else None)
@@ -67,8 +68,9 @@ def test_data_then_bench_base_then_summary(tmp_path, monkeypatch):
 
     # the SFT step's input, through rl's conversion and veRL's SFT dataset under mini_sft's limits
     monkeypatch.setenv("MINI_DIR", str(mini))
-    from rl.data import read_rows, rl_dataset, sft_messages, stage_train_file
     from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+
+    from rl.data import read_rows, rl_dataset, sft_messages, stage_train_file
 
     tok = tokenizer()
     cfg, sft = compose_mini("mini_sft")

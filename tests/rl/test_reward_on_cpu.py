@@ -5,10 +5,10 @@ import math
 
 import pytest
 from hydra import compose, initialize_config_module
-from verify.fixtures import adversarial_cases, fixture_candidate, fixture_task
 
 from rl.drpo import pack_score
 from rl.reward import compute_score
+from verify.fixtures import adversarial_cases, fixture_candidate, fixture_task
 
 VERIFIER = {"device": "cpu", "trials": 2, "timing": False, "timeout_s": 120}
 
@@ -16,7 +16,7 @@ VERIFIER = {"device": "cpu", "trials": 2, "timing": False, "timeout_s": 120}
 @pytest.fixture(scope="module")
 def rewards():
     """The reward decompositions exactly as `python -m rl` composes them for each algorithm."""
-    with initialize_config_module("verl.trainer.config", version_base=None):
+    with initialize_config_module("rl.conf", version_base=None):
         return {"decoupled": compose("rl", overrides=["algorithm=drpo"]).rl.reward,
                 "speedup": compose("rl", overrides=["algorithm=grpo"]).rl.reward}
 

@@ -4,6 +4,7 @@ import itertools
 import random
 
 import pytest
+
 from search.assembly import NoAssemblyError, best_assembly, enumerate_spans
 
 

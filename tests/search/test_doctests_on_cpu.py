@@ -3,6 +3,7 @@
 import doctest
 
 import pytest
+
 import search.assembly
 import search.emit
 import search.generators.base

@@ -4,6 +4,7 @@ verifier accepts the result end to end (hybrid when operators stay in PyTorch, s
 import ast
 
 import pytest
+
 from search.assembly import Segment
 from search.emit import AssemblyError, Piece, _Renamer, assemble_program, attr_expr
 from search.fixtures import fragment_kernels

@@ -7,6 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+
 from search.generators import ReplayGenerator, append_replay, prompt_hash
 from search.generators.replay import ReplayMiss
 
@@ -79,6 +80,45 @@ def test_openai_compatible_endpoint(monkeypatch):
     assert [len(o) for o in out] == [3, 3] and out[0][0].startswith("a-") and out[1][0].startswith("b-")
     assert {(p, auth) for p, auth, _ in _Handler.seen} == {("/v1/chat/completions", "Bearer sk-test")}
     assert all(body["model"] == "m" for _, _, body in _Handler.seen)
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """Answers 503 to every other request (a server under load), and always 400 to model "bad"."""
+
+    calls = 0
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Flaky.calls += 1
+        code = 400 if body["model"] == "bad" else 503 if _Flaky.calls % 2 else 200
+        reply = {"choices": [{"message": {"content": "a-0"}}]} if code == 200 else {"error": {"message": "no"}}
+        data = json.dumps(reply).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_openai_generator_retries_and_names_errors():
+    from search.generators.openai_api import OpenAIGenerator
+
+    server = HTTPServer(("127.0.0.1", 0), _Flaky)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/v1"
+    try:
+        gen = OpenAIGenerator(model="m", base_url=url, api_key_env="", concurrency=1, timeout_s=10)
+        out = gen.generate([A], n=1)
+        with pytest.raises(RuntimeError, match="answered 400"):
+            OpenAIGenerator(model="bad", base_url=url, api_key_env="", max_retries=0).generate([A])
+        gen.close()
+    finally:
+        server.shutdown()
+    assert out == [["a-0"]] and _Flaky.calls >= 2  # the 503 was retried by the SDK
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed")

@@ -3,6 +3,7 @@ assembly, which is then re-verified with the torch.compile baseline."""
 
 import pytest
 import torch
+
 from search.fixtures import write_fixture_replay
 from search.generators import ReplayGenerator
 from search.judge import Judge

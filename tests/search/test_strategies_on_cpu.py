@@ -1,6 +1,7 @@
 """Every strategy through the real verifier with the replay generator, and each one's own behaviour."""
 
 import pytest
+
 from search import prompts
 from search.fixtures import write_fixture_replay
 from search.generators import ReplayGenerator, append_replay

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import search
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+
+import search
 from search import prompts
-from search.generators.teacher import TeacherDeclined, TeacherGenerator, task_from_messages
+from search.generators.teacher import TeacherDeclined, TeacherGenerator, task_from_messages, teacher_assembly
 from search.strategies import BestOfN, FragmentSearch
 from synth.ir import Graph
 from synth.teacher import lower
@@ -19,12 +20,12 @@ from verify.candidate import extract_program
 from verify.fixtures import fixture_task
 from verify.task import Task
 
-# torch.sort has no operator in synth's IR: the frontend cannot trace this task
+# torch.sort has no operator in synth's IR: it stays PyTorch (an opaque call), and nothing is left to lower
 SORT_TASK = Task.from_code(
     "import torch\nimport torch.nn as nn\n\n\nclass Model(nn.Module):\n    def forward(self, x):\n"
-    "        return torch.sort(x, dim=-1).values * 2.0\n\n\ndef get_inputs():\n    return [torch.randn(4, 8)]\n"
+    "        return torch.sort(x, dim=-1).values\n\n\ndef get_inputs():\n    return [torch.randn(4, 8)]\n"
     "\n\ndef get_init_inputs():\n    return []\n",
-    id="sort_scale",
+    id="sort",
 )
 
 
@@ -53,6 +54,14 @@ def test_synthetic_task_gets_the_teacher_program_itself():
     head, _, _ = texts[0].partition("```")
     assert head.count(". ") <= 2 and "3 operators" in head
     assert extract_program(texts[0]).strip() == lower(g).strip()
+
+
+def test_sort_then_scale_is_a_hybrid_with_the_sort_left_in_pytorch():
+    made = teacher_assembly(
+        Task.from_code(SORT_TASK.code.replace(".values", ".values * 2.0"), id="sort_scale")
+    )
+    assert made.ops == ["aten", "scale"] and made.torch_ops == ["aten.sort.default"] and made.hybrid
+    assert "torch.ops.aten.sort.default(x)[0]" in made.text and "@triton.jit" in made.text
 
 
 def test_unsupported_task_is_declined_or_raises():
@@ -90,21 +99,62 @@ def test_fragment_search_assembles_teacher_fragment_kernels(judge):
     assert result.best is not None and result.best.kind == "assembly", result.summary()
 
 
+def test_opaque_calls_stay_out_of_fragments_and_hybrids_verify_as_assemblies(judge):
+    code = SORT_TASK.code.replace(
+        "torch.sort(x, dim=-1).values", "torch.sort(torch.relu(x), dim=-1).values * 2.0"
+    )
+    task = Task.from_code(code, id="relu_sort_scale")
+    gen = TeacherGenerator()
+    result = FragmentSearch(max_len=3).search(task, gen, judge)
+    spans = {a.span for a in result.attempts if a.kind == "fragment"}
+    assert spans == {(0, 1), (2, 3)}, spans  # operator 1 (the sort) is in no fragment
+    assert result.best is not None and result.best.kind in ("assembly", "whole"), result.summary()
+    # best_of_n: the teacher's own hybrid program is verified as an assembly is (torch compute allowed)
+    whole = BestOfN(n=1).search(task, gen, judge)
+    assert whole.best is not None and gen.is_hybrid(whole.best.text), whole.summary()
+
+
 def test_search_and_bench_clis_run_with_the_teacher(tmp_path):
     out = tmp_path / "search"
     proc = subprocess.run(
-        [sys.executable, "-m", "search", "task=fixtures/tanh_gate", "strategy=best_of_n", "generator=teacher",
-         f"out_dir={out}", "workers=2"],
-        check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "search",
+            "task=fixtures/tanh_gate",
+            "strategy=best_of_n",
+            "generator=teacher",
+            f"out_dir={out}",
+            "workers=2",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((out / "search.json").read_text())["best"]["accepted"]
     bench_out = tmp_path / "bench"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "suite=fixtures", "suite.names=[softmax,gelu_scale]",
-         "strategy=best_of_n", "strategy.n=1", "generator=teacher", f"out_dir={bench_out}", "workers=2",
-         "wandb.enabled=false"],
-        check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "suite=fixtures",
+            "suite.names=[softmax,gelu_scale]",
+            "strategy=best_of_n",
+            "strategy.n=1",
+            "generator=teacher",
+            f"out_dir={bench_out}",
+            "workers=2",
+            "wandb.enabled=false",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = {r["task_id"]: r for r in map(json.loads, (bench_out / "results.jsonl").read_text().splitlines())}

@@ -68,6 +68,15 @@ def test_multirun_shards_are_disjoint_and_merge(tmp_path):
     assert len(merged) == 8 and len(pd.read_parquet(out / "train.parquet")) == 8
 
 
+def test_multirun_over_solvers_writes_one_folder_per_job(tmp_path):
+    out = tmp_path / "solvers"
+    r = synth(tmp_path, "-m", "solver=fast,pulp", "level=1", "n=2", f"out={out}", "workers=1")
+    assert r.returncode == 0, r.stderr
+    folders = sorted(p.name for p in out.iterdir())
+    assert folders == ["shard_0_solver=fast", "shard_0_solver=pulp"]
+    assert all(len(read_manifest(out / f)) == 2 for f in folders)
+
+
 @pytest.mark.parametrize("args, message", [
     (["level=0"], "level must be a positive int"),
     (["sampler.ops=[relux]"], "unknown operator 'relux' (did you mean relu"),

@@ -5,6 +5,7 @@ import random
 from pathlib import Path
 
 import pytest
+
 from synth.ir import Graph
 from synth.teacher import lower
 from verify import Verifier, VerifyConfig

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from synth.generate import make_program
-from synth.ops import compute_ops
+from synth.ops import compute_ops, get_op
 from synth.sampler import ConfigError, Sampler
 from synth.solvers.propagation import PropagationSolver
 from synth.stats import chi_square, feasible_pairs
@@ -49,10 +49,33 @@ def test_every_feasible_ordered_pair_appears(sampler):
     seen = set()
     for graph in wired(sampler, 5, 30_000, "pairs"):
         seen.update(graph.op_edges())
+    # feasible_pairs leaves out what synthesis never wires: reads of a terminal operator's output (argmax's
+    # int64 indices) and into sqrt / log, whose input is always a fresh positive leaf
     feasible = feasible_pairs(NAMES)
+    assert not any(get_op(a).terminal or get_op(b).positive_slots == {0} for a, b in feasible)
     assert len(feasible) > 0.6 * len(NAMES) ** 2
     assert not (feasible - seen), sorted(feasible - seen)[:20]
     assert seen <= feasible
+
+
+def test_terminal_outputs_stay_unread_and_positive_inputs_are_fresh(sampler):
+    """argmax / argmin (int64 indices) feed nothing; sqrt / log and div's divisor always read a fresh
+    positive leaf."""
+    pool = [get_op(n) for n in ["argmax", "argmin", "sqrt", "log", "div", "relu", "softmax"]]
+    counts = Counter()
+    for i in range(300):
+        rng = random.Random(f"terminal:{i}")
+        graph, _ = sampler.wire([rng.choice(pool) for _ in range(5)], rng)
+        for n in graph.compute_nodes():
+            op = graph.op(n)
+            if op.terminal:
+                assert not graph.consumers(n) and n in graph.outputs
+                counts["terminal"] += 1
+            for slot in op.positive_slots:
+                leaf = graph.inputs_of(n)[slot]
+                assert graph.op_name(leaf) == "input_positive" and graph.consumers(leaf) == [n]
+                counts["positive"] += 1
+    assert counts["terminal"] > 100 and counts["positive"] > 50
 
 
 def test_full_pipeline_frequencies_are_uniform(sampler):

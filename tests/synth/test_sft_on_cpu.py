@@ -8,6 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
+
 import synth.sft
 from rl.data import sft_messages
 from synth.export import read_manifest

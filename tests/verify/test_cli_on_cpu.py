@@ -51,3 +51,38 @@ def test_batch_folder_writes_jsonl(tmp_path):
     assert rows["relu_scale_bias"]["accepted"] and rows["swish_residual"]["accepted"]
     assert rows["swish_residual__hack"]["error_class"] == "no_code_block"
     assert not rows["broken"]["accepted"] and "does not run" in rows["broken"]["error"]
+
+
+def test_a_malformed_sidecar_is_bad_input_with_a_message(tmp_path):
+    task = tmp_path / "relu.py"
+    task.write_text((TASKS_DIR / "relu_scale_bias.py").read_text())
+    for sidecar, says in (('{"level": 1, "ops": ["relu"', "not valid JSON"), ("[1, 2]", "JSON object"),
+                          ('{"ops": "relu"}', "list of operator names")):
+        task.with_suffix(".json").write_text(sidecar)
+        run = cli(f"task={task}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", cwd=tmp_path)
+        assert run.returncode == 2 and says in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+def test_batch_writes_a_row_per_pair_whatever_a_candidate_or_task_holds(tmp_path):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "candidates").mkdir()
+    (tmp_path / "tasks" / "relu_scale_bias.py").write_text((TASKS_DIR / "relu_scale_bias.py").read_text())
+    (tmp_path / "tasks" / "sidecar.py").write_text((TASKS_DIR / "relu_scale_bias.py").read_text())
+    (tmp_path / "tasks" / "sidecar.json").write_text("{not json")
+    prose = " - ".join(["tile"] * 3000)  # 20 KB of one long expression: RecursionError in ast.parse
+    (tmp_path / "candidates" / "relu_scale_bias__prose.md").write_text(prose)
+    nested = "```python\nx = " + "not " * 50000 + "a\n```"  # MemoryError in CPython's parser
+    (tmp_path / "candidates" / "relu_scale_bias__nested.md").write_text(nested)
+    (tmp_path / "candidates" / "relu_scale_bias__crlf.md").write_text(
+        ("Here:\n```py title=kernel.py\n" + (CANDIDATES_DIR / "relu_scale_bias.py").read_text() + "```\n")
+        .replace("\n", "\r\n"))
+    (tmp_path / "candidates" / "sidecar.py").write_text((CANDIDATES_DIR / "relu_scale_bias.py").read_text())
+    out = tmp_path / "out.jsonl"
+    run = cli(f"batch={tmp_path}", f"out={out}", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(rows) == {f"relu_scale_bias__{k}" for k in ("prose", "nested", "crlf")} | {"sidecar"}
+    assert rows["relu_scale_bias__prose"]["error_class"] == "no_code_block"
+    assert rows["relu_scale_bias__nested"]["error_class"] == "syntax_error"
+    assert rows["relu_scale_bias__crlf"]["accepted"], rows["relu_scale_bias__crlf"]
+    assert not rows["sidecar"]["accepted"] and "not valid JSON" in rows["sidecar"]["error"]

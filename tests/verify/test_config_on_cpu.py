@@ -20,3 +20,11 @@ def test_size_constants_skip_weight_shapes():
     assert consts, "the linear fixture has a batch size get_inputs uses"
     code = fixture_task("linear").code
     assert all(f"{name}" not in code.split("def get_init_inputs")[1] for name in consts)
+
+
+def test_worker_settings_are_checked_and_change_no_verdict():
+    with pytest.raises(ValueError, match="kernel_cache must be private or shared"):
+        VerifyConfig(kernel_cache="global")
+    assert VerifyConfig().persistent_workers == "never", "a fresh confined process per candidate by default"
+    worker_settings = VerifyConfig(kernel_cache="shared", persistent_workers="always")
+    assert worker_settings.digest() == VerifyConfig().digest()

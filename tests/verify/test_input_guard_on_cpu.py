@@ -97,3 +97,49 @@ def test_a_nan_read_past_an_input_and_stored_past_an_output_is_still_caught(veri
     look like the output's (NaN-valued) guard band: guards carry a NaN payload of their own."""
     v = verifier.verify(Task.from_code(SCALE_TASK, id="scale_1000"), LOAD_AND_STORE_PAST_END)
     assert (v.stage, v.error_class) == ("correct", "out_of_bounds_write"), (v.stage, v.error_class, v.message)
+
+
+INT_TASK = '''
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def forward(self, idx):
+        return idx * 3 + 1
+
+
+def get_inputs():
+    return [torch.randint(0, 1000, (4096,))]
+
+
+def get_init_inputs():
+    return []
+'''
+
+INT_CANDIDATE = '''```python
+import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def affine_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=mask) * 3 + 1, mask=mask)
+
+
+class ModelNew(nn.Module):
+    def forward(self, idx):
+        out = torch.empty_like(idx)
+        affine_kernel[(triton.cdiv(idx.numel(), 1024),)](idx, out, idx.numel(), BLOCK=1024)
+        return out
+```'''
+
+
+def test_a_task_whose_inputs_are_all_integers_is_a_task(verifier):
+    """No float tensor among the inputs is not "only zero-valued float tensors": the task runs."""
+    v = verifier.verify(Task.from_code(INT_TASK, id="int_affine"), INT_CANDIDATE)
+    assert v.accepted, (v.stage, v.error_class, v.message)

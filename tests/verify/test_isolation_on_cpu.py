@@ -1,6 +1,7 @@
 """Nothing one candidate does reaches the next: after a crash, an exit or a patching hack, the pool
 carries on and a correct candidate for the same task is still accepted, with fresh forked workers
-(the CPU default) and with kept workers (the GPU default), which must retire after such a candidate."""
+(the default) and with kept workers (persistent_workers=always), which must retire after such a candidate.
+The attacks on the trust boundary itself are in test_boundary_attacks_on_cpu.py."""
 import pytest
 
 from verify import Verifier, VerifyConfig
@@ -63,7 +64,7 @@ def get_init_inputs():
 def test_a_task_that_kills_the_reference_server_harms_only_itself():
     """References run in one kept server, in turn. A task that kills it is reported as not running; a task
     whose reference job was queued behind it goes to a fresh server and its candidate is judged normally.
-    Kept workers (the GPU default) so that the reference server is one long-lived process, as on a GPU."""
+    Kept workers so that the reference server is one long-lived process, as on a GPU."""
     import threading
     import time
 

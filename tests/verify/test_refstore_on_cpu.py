@@ -4,6 +4,7 @@ import os
 import threading
 
 import pytest
+
 from verify import Verifier, VerifyConfig
 from verify.fixtures import fixture_candidate, fixture_task
 from verify.refstore import ReferenceStore

@@ -7,6 +7,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import verify
+from verify.rewards import Speedup
 from verify.verdict import Timing, Verdict
 
 REWARD_DIR = Path(verify.__file__).parent / "conf" / "reward"
@@ -63,3 +64,26 @@ def test_power_transform_override():
     cfg.transform.kind = "power"
     r = instantiate(cfg)(timed_verdict(16.0, 1.0))
     assert r["r_s"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", REWARDS)
+@pytest.mark.parametrize("kind", ["log", "power"])
+def test_every_correct_program_scores_above_every_wrong_one(name, kind, suite_verdicts):
+    """Issue 25: with score = 1 + log(speedup), correct kernels slower than 0.37x scored below wrong ones."""
+    cfg = OmegaConf.load(REWARD_DIR / f"{name}.yaml")
+    if "transform" in cfg:
+        cfg.transform.kind = kind
+    reward = instantiate(cfg)
+    speedups = [1e-4, 0.01, 0.1, 0.3678, 0.5, 1.0, 2.0, 100.0]
+    correct = [reward(timed_verdict(1.0, 1.0 / s))["score"] for s in speedups]
+    correct += [reward(v)["score"] for _, v in suite_verdicts["good"]]
+    wrong = [reward(v)["score"] for _, v in suite_verdicts["bad"]]
+    assert min(correct) > max(wrong), (min(correct), max(wrong))
+    if name == "speedup":
+        scores = [reward(timed_verdict(1.0, 1.0 / s))["score"] for s in speedups]
+        assert scores == sorted(scores) and scores[-1] > scores[-3]  # never faster-is-worse; fast still pays
+
+
+def test_speedup_floor_must_keep_correct_above_wrong():
+    with pytest.raises(ValueError, match="floor"):
+        Speedup(floor=-1.0)

@@ -10,34 +10,10 @@ import csv
 import json
 from pathlib import Path
 
+from bench.columns import CSV_FIELDS
 from bench.metrics import BASELINES, P_VALUES, by_level
-
-CSV_FIELDS = (
-    "task_id",
-    "level",
-    "name",
-    "accepted",
-    "stage",
-    "error_class",
-    "speedup_eager",
-    "speedup_compile",
-    "candidate_ms",
-    "eager_ms",
-    "compiled_ms",
-    "kernel_launches",
-    "best_kind",
-    "assembly",
-    "cost",
-    "cost_unit",
-    "attempts",
-    "samples",
-    "wall_s",
-    "backend",
-    "device",
-    "strategy",
-    "generator",
-    "message",
-)
+from bench.plots import speedup_plot
+from bench.wandb_log import log_run
 
 
 def _fmt(value) -> str:
@@ -83,12 +59,27 @@ def write_csv(rows: list[dict], path: Path) -> None:
             writer.writerow({k: row.get(k) for k in CSV_FIELDS})
 
 
+def _summary_path(out: Path, tasks: int, run_key: str | None) -> Path:
+    """summary.json, unless it already covers more tasks under the same run key (a fuller run): then a
+    subset or report-only run writes summary_subset.json beside it and leaves the fuller one alone."""
+    path = out / "summary.json"
+    try:
+        old = json.loads(path.read_text())
+        fuller = old.get("run_key") == run_key and old["levels"]["all"]["tasks"] > tasks
+    except (OSError, ValueError, KeyError, TypeError):
+        fuller = False
+    return out / "summary_subset.json" if fuller else path
+
+
 def write_report(
-    rows: list[dict], out: Path, title: str = "", wandb_cfg: dict | None = None, config: dict | None = None
+    rows: list[dict],
+    out: Path,
+    title: str = "",
+    wandb_cfg: dict | None = None,
+    config: dict | None = None,
+    run_key: str | None = None,
 ) -> dict:
     """Write every report of `rows` into `out`; returns the summary (by level and "all")."""
-    from bench.plots import speedup_plot
-
     out = Path(out)
     levels = by_level(rows)
     timed = any(r.get("speedup_eager") is not None for r in rows)
@@ -100,8 +91,12 @@ def write_report(
         if timed
         else "no timing (CPU run: the verifier times only on GPU); fast_p>0 and geomean need a GPU run",
         "config": config or {},
+        "run_key": run_key,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    summary_path = _summary_path(out, len(rows), run_key)
+    if summary_path.name != "summary.json":
+        print(f"summary.json covers more tasks of this config; this report goes to {summary_path.name}")
+    summary_path.write_text(json.dumps(summary, indent=2, default=str))
     write_csv(rows, out / "results.csv")
     plot = speedup_plot(rows, out / "speedups.png", title=title)
     print(f"\n{title}")
@@ -113,9 +108,7 @@ def write_report(
         print(
             "failures: " + ", ".join(f"{k} x{v}" for k, v in sorted(failures.items(), key=lambda kv: -kv[1]))
         )
-    print(f"wrote {out / 'summary.json'}, {out / 'results.csv'}, {plot}")
+    print(f"wrote {summary_path}, {out / 'results.csv'}, {plot}")
     if wandb_cfg and wandb_cfg.get("enabled", True):
-        from bench.wandb_log import log_run
-
         log_run(rows, levels, plot, out, wandb_cfg, title, config or {})
     return summary

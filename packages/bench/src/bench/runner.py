@@ -4,13 +4,16 @@
     python -m bench suite=kernelbench suite.path=~/KernelBench suite.levels=[2] generator=openai ...
 
 Each finished task appends one row to `<out_dir>/results.jsonl` (and its full search log to
-`<out_dir>/logs/`); a rerun with the same out_dir skips finished tasks. The report (console table,
-summary.json, results.csv, speedups.png, a W&B run) is rebuilt from all rows at the end, or alone with
-`report_only=true`. `tasks_in_flight` searches run at once (their timings still take turns on the GPU).
+`<out_dir>/logs/`); a rerun with the same out_dir skips the tasks finished under the same run key (`run_key`:
+a digest of the strategy, generator and verifier config, everything that changes a verdict). The report
+(console table, summary.json, results.csv, speedups.png, a W&B run) is rebuilt from the rows of that key at
+the end, or alone with `report_only=true`. `tasks_in_flight` searches run at once (their timings still take
+turns on the GPU).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -19,15 +22,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
-from search.judge import Judge
-from search.result import SearchResult
 from tqdm import tqdm
-from verify.task import Task, TaskError
 
 from bench.report import write_report
 from bench.store import ResultStore
+from search.judge import Judge
+from search.result import SearchResult
+from verify.config import VerifyConfig
+from verify.task import Task, TaskError
 
 
 def result_row(task: Task, result: SearchResult, run_info: dict) -> dict:
@@ -87,6 +93,19 @@ def broken_task_row(task: Task, error: Exception, run_info: dict) -> dict:
     }
 
 
+def run_key(cfg: DictConfig) -> str:
+    """Digest of everything that changes a verdict: the suite's kind (task ids scope the tasks), strategy,
+    generator, and the verifier config's own digest. Task selection (limit, names, levels), worker counts,
+    paths and logging are left out, so a subset run or a rerun with more workers resumes the same rows."""
+    parts = {
+        "suite": OmegaConf.select(cfg, "suite._target_"),
+        "strategy": OmegaConf.to_container(cfg.strategy, resolve=True),
+        "generator": OmegaConf.to_container(cfg.generator, resolve=True),
+        "verify": VerifyConfig.from_mapping(OmegaConf.to_container(cfg.verify, resolve=True)).digest(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:150]
 
@@ -97,13 +116,16 @@ def run(cfg: DictConfig) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     suite = instantiate(cfg.suite)
     tasks = suite.tasks()
-    store = ResultStore(out / "results.jsonl")
+    key = run_key(cfg)
+    store = ResultStore(out / "results.jsonl", run_key=key)
     done = store.done()
     todo = [] if cfg.report_only else [t for t in tasks if t.id not in done]
     config = OmegaConf.to_container(cfg, resolve=True)
+    foreign = store.foreign()
     print(
         f"suite {suite.name}: {len(tasks)} tasks, {len(tasks) - len([t for t in tasks if t.id not in done])} "
-        f"already done in {store.path}"
+        f"already done in {store.path} (run key {key})"
+        + (f"; {foreign} rows made under another config are ignored" if foreign else "")
     )
     strategy = instantiate(cfg.strategy)
     run_info = {
@@ -112,6 +134,11 @@ def run(cfg: DictConfig) -> list[dict]:
         "generator": get_class(cfg.generator._target_).name,
         "run_name": cfg.run_name,
     }
+    wandb_cfg = {**OmegaConf.to_container(cfg.wandb, resolve=True), "run_key": key}
+    if wandb_cfg.get("group") is None and HydraConfig.initialized():
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            wandb_cfg["group"] = Path(hc.sweep.dir).name
     if todo:
         (out / "config.json").write_text(json.dumps(config, indent=2, default=str))
         generator = instantiate(cfg.generator)
@@ -141,8 +168,9 @@ def run(cfg: DictConfig) -> list[dict]:
         rows,
         out,
         title=f"{suite.name} | {run_info['strategy']} | {run_info['generator']}",
-        wandb_cfg=OmegaConf.to_container(cfg.wandb, resolve=True),
+        wandb_cfg=wandb_cfg,
         config=config,
+        run_key=key,
     )
     return rows
 

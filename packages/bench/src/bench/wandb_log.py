@@ -1,14 +1,17 @@
 """Log a bench run to Weights & Biases: the results table, the per-level summary and the plot.
 
 Offline by default (`WANDB_MODE=offline`, or `wandb.mode`); `wandb sync <out>/wandb/...` uploads later.
+A rerun of the same out_dir and run key continues the same W&B run (its id is derived from both), and the
+jobs of one Hydra multirun share a W&B group (the sweep folder's name, or `wandb.group`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
-from bench.report import CSV_FIELDS
+from bench.columns import CSV_FIELDS
 
 
 def log_run(
@@ -17,9 +20,14 @@ def log_run(
     import wandb
 
     mode = cfg.get("mode") or os.environ.get("WANDB_MODE", "offline")
+    run_id = hashlib.sha256(f"{Path(out).resolve()}|{cfg.get('run_key')}".encode()).hexdigest()[:16]
     run = wandb.init(
         project=cfg.get("project", "drtriton-bench"),
         name=cfg.get("name") or title.replace(" | ", "-"),
+        group=cfg.get("group"),
+        job_type="bench",
+        id=run_id,
+        resume="allow",
         dir=str(out),
         mode=mode,
         config=config,

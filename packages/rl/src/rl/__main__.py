@@ -1,14 +1,14 @@
 """`python -m rl +experiment=NAME`: compose veRL's trainer config with rl's and run it (see rl.launch).
 
-veRL's own config folder is the primary config path (pkg://, so it works from any directory); rl's configs,
-verify's reward group and the workspace's root conf/ join through the Hydra search-path plugins.
+rl's configs, veRL's trainer configs and verify's groups join through the Hydra search-path plugins
+(config_path=None, as every package's CLI, so that the plugins know the app is ours).
 """
 import hydra
 
 from rl.launch import run
 
 
-@hydra.main(version_base=None, config_path="pkg://verl.trainer.config", config_name="rl")
+@hydra.main(version_base=None, config_path=None, config_name="rl")
 def main(cfg) -> None:
     run(cfg)
 

@@ -57,6 +57,8 @@ class Curriculum:
     stage: int = 0
     # last pass@1 seen per level
     pass_at_1: dict[int, float] = field(default_factory=dict)
+    # training steps taken in each stage so far (restored from checkpoints)
+    steps: list[int] = field(default_factory=list)
 
     def __post_init__(self):
         self.stages = [s if isinstance(s, Stage) else Stage(**s) for s in self.stages]
@@ -64,6 +66,7 @@ class Curriculum:
             raise ValueError("a curriculum needs at least one stage")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"curriculum.threshold must be in [0, 1], got {self.threshold}")
+        self.steps = list(self.steps) + [0] * (len(self.stages) - len(self.steps))
 
     @property
     def current(self) -> Stage:
@@ -73,6 +76,18 @@ class Curriculum:
     def levels(self) -> list[int]:
         """Every level any stage draws from (held-out pass@1 is tracked for all of them)."""
         return sorted({lv for s in self.stages for lv in s.mix})
+
+    def planned_steps(self, batch_size: int) -> int:
+        """Steps of one pass over every stage's programs (the default of trainer.total_training_steps).
+
+        >>> levels([{"level": 1, "programs": 20000}, {"level": 5, "programs": 20000}]).planned_steps(128)
+        312
+        """
+        return sum(s.programs // batch_size for s in self.stages)
+
+    def record_step(self) -> None:
+        """Count one training step in the current stage."""
+        self.steps[self.stage] += 1
 
     def update(self, pass_at_1: dict[int, float]) -> bool:
         """Record pass@1 per level; move to the next stage if the gate level passed. Returns True on promotion.
@@ -90,9 +105,32 @@ class Curriculum:
 
     def metrics(self) -> dict[str, float]:
         """What the trainer logs each step."""
-        out = {"curriculum/stage": float(self.stage), "curriculum/gate_level": float(self.current.gate)}
+        out = {"curriculum/stage": float(self.stage), "curriculum/gate_level": float(self.current.gate),
+               "curriculum/steps_in_stage": float(self.steps[self.stage])}
         out.update({f"curriculum/pass@1/level{lv}": p for lv, p in sorted(self.pass_at_1.items())})
         return out
+
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps (JSON-able); `load_state_dict` restores it.
+
+        >>> c = levels([{"level": 1, "programs": 8}, {"level": 2, "programs": 8}])
+        >>> c.record_step(); _ = c.update({1: 0.9}); c.state_dict()
+        {'stage': 1, 'steps': [1, 0], 'pass_at_1': {'1': 0.9}, 'gates': [1, 2]}
+        """
+        return {"stage": self.stage, "steps": list(self.steps),
+                "pass_at_1": {str(k): v for k, v in sorted(self.pass_at_1.items())},
+                "gates": [s.gate for s in self.stages]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore `state_dict()`; raises when the checkpoint was written by a curriculum of other stages."""
+        gates = [s.gate for s in self.stages]
+        if state["gates"] != gates or len(state["steps"]) != len(self.stages):
+            raise ValueError(f"the checkpoint's curriculum has stage gates {state['gates']}, this run's has "
+                             f"{gates}: resume with the curriculum it was trained with, or start a new "
+                             "trainer.default_local_dir")
+        self.stage = int(state["stage"])
+        self.steps = [int(n) for n in state["steps"]]
+        self.pass_at_1 = {int(k): float(v) for k, v in state["pass_at_1"].items()}
 
 
 def pass_at_1_from_validation(metrics: dict[str, float]) -> dict[int, float]:

@@ -14,10 +14,11 @@ penalty beta0 * [KL - delta]_+^2 / 2.
 veRL splits the work in two places, and so does this module:
 - the advantage estimator (`drpo`, `disco`) sees the rewards and the group ids (uid) of the whole batch.
   It writes one code per response, constant over its tokens (see `encode_group_codes`);
-- the policy loss (`drpo`) sees one micro-batch of log-probs and those codes. Its correct-output term is a
-  sum over rows; only the log-sum-exp couples rows, so every group's incorrect outputs must sit in the same
-  micro-batch. Their codes carry a group tag and the group's |S-|: a micro-batch holding part of a group's
-  S- raises `GroupSplitError` instead of silently computing a different objective.
+- the policy loss (`drpo`) sees one micro-batch of log-probs and those codes. The log-sum-exp and the KL
+  hinge couple a group's rows, so every group must sit whole, as rollout.n consecutive rows, in one
+  micro-batch (rl's trainer lays batches out so). Incorrect codes carry a group tag and the group's |S-|: a
+  block of rows that is not one group raises `GroupSplitError` instead of computing a different objective.
+  The conventions (normalisation by kept groups, one KL hinge per group) are in `compute_policy_loss_drpo`.
 
 The reward veRL trains on is `pack_score(r_c, r_s) = r_c * exp(r_s)` (for r_s = log speedup, the speedup of
 a correct output and 0 otherwise), so both components travel through veRL's scalar reward unchanged.
@@ -96,12 +97,22 @@ def disco_advantage(token_level_rewards: torch.Tensor, response_mask: torch.Tens
 def compute_policy_loss_drpo(old_log_prob: torch.Tensor, log_prob: torch.Tensor, advantages: torch.Tensor,
                              response_mask: torch.Tensor, loss_agg_mode: str = "token-mean", config=None,
                              rollout_is_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-    """Policy loss `drpo` (DRPO and DisCO: the estimator decides the weights).
+    """Policy loss `drpo` (DRPO and DisCO: the estimator decides the weights). Over one mini-batch of G
+    groups and N response tokens, in a step's batch of G_b groups of which K_b are kept:
 
-    loss = -sum_g J_g / G + beta0/2 * [KL - delta]_+^2, with G the number of groups of the global mini-batch
-    (dropped ones included) and KL the token-mean of log pi_old - log pi_theta over the micro-batch; scaled
-    like veRL's own losses so that gradient accumulation over micro-batches and data-parallel ranks adds up.
-    `loss_agg_mode` does not apply: the objective fixes its own aggregation.
+        loss = -(G_b / K_b) / G * sum_{kept g} J_g  +  beta0/2 * sum_g (n_g / N) [KL_g - delta]_+^2
+
+    - normalisation: with one mini-batch per step (G = G_b) the first term is the mean of J over kept
+      groups (dropped ones carry no signal, so they do not dilute it); with several, each mini-batch's term
+      is scaled like that mean. It is 0 when no group is kept: rl's trainer then skips the actor update.
+    - KL constraint: one squared hinge per group (prompt) on KL_g, the token-mean of log pi_old - log pi_theta
+      over its outputs, weighted by its share n_g / N of the mini-batch's tokens. veRL back-propagates each
+      micro-batch before computing the next, so a hinge on the mini-batch's KL would need all of them at
+      once; the per-group hinge is exact per micro-batch, so neither the loss nor its gradient depends on
+      ppo_micro_batch_size_per_gpu or the number of GPUs, and (x -> [x - delta]_+^2 being convex) it bounds
+      the hinge on the mini-batch's token-mean KL from above: KL_g <= delta for all groups gives KL <= delta.
+    Each micro-batch returns its share, scaled by dp_size like veRL's own losses, so that gradient
+    accumulation and the data-parallel average add up to the loss above. `loss_agg_mode` does not apply.
     """
     if config is None:
         raise ValueError("the drpo policy loss needs the actor config (for rollout_n and policy_loss)")
@@ -109,17 +120,16 @@ def compute_policy_loss_drpo(old_log_prob: torch.Tensor, log_prob: torch.Tensor,
         raise ValueError("the drpo policy loss does not support rollout-correction IS weights; "
                          "set algorithm.rollout_correction to null")
     loss_cfg = config.policy_loss
-    terms = drpo_terms(log_prob, old_log_prob, advantages, response_mask, loss_cfg.tau)
+    n = config.rollout_n
+    terms = drpo_terms(log_prob, old_log_prob, advantages, response_mask, loss_cfg.tau, n, loss_cfg.kl_bound)
     info = getattr(config, "global_batch_info", None) or {}
     dp_size = info.get("dp_size") or 1
-    global_rows = info.get("global_batch_size") or terms["rows"]
-    n = config.rollout_n
-    total_groups = max(global_rows / n, 1.0)
-    hinge = torch.clamp(terms["kl"] - loss_cfg.kl_bound, min=0.0)
-    penalty = 0.5 * loss_cfg.beta0 * hinge**2
-    loss = (-terms["objective"] / total_groups + penalty * terms["rows"] / global_rows) * dp_size
+    groups = (info.get("global_batch_size") or len(log_prob)) / n
+    tokens = info.get("batch_num_tokens") or max(terms["tokens"], 1)
+    penalty = 0.5 * loss_cfg.beta0 * terms["hinge"] / tokens
+    loss = (-terms["objective"] / groups + penalty) * dp_size
     metrics = {
-        "actor/drpo_objective": (terms["objective"] / max(terms["groups"], 1)).detach().item(),
+        "actor/drpo_objective": (terms["objective"] / groups).detach().item(),
         "actor/ppo_kl": terms["kl"].detach().item(),
         "actor/drpo_kl_penalty": penalty.detach().item(),
         "actor/drpo_groups": terms["groups"],

@@ -1,8 +1,10 @@
 """What `python -m rl` does with a composed config: validate it, then run veRL's PPO or SFT trainer.
 
 - rl.mode=ppo: veRL's own validation (`validate_config`, the actor/algorithm dataclasses), rl's checks
-  (DRPO needs whole groups per micro-batch), then veRL's `run_ppo` with a task runner that registers rl's
-  curriculum trainer in its Ray actor. rl's loss and estimators come in through the `verl.plugins` entry point.
+  (DRPO needs whole groups per micro-batch; an experiment that requires the SFT checkpoint has one), then what
+  the run needs from this machine (GPUs, data files, the model), all before Ray starts, then veRL's `run_ppo`
+  with a task runner that registers rl's curriculum trainer in its Ray actor. rl's loss and estimators come
+  in through the `verl.plugins` entry point.
 - rl.mode=sft: the `sft` node is merged over veRL's `sft_trainer_engine` config and run by veRL's SFT trainer.
 - rl.dry_run=true: validate and print a summary; nothing starts (used by tests and sweeps).
 W&B runs offline unless WANDB_MODE says otherwise.
@@ -10,18 +12,19 @@ W&B runs offline unless WANDB_MODE says otherwise.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import ray
 from hydra import compose
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-GROUP_LOSSES = ("drpo", "disco")
-
 
 def check_groups_whole(cfg: DictConfig) -> None:
     """DRPO/DisCO settings that keep every group inside one micro-batch; raise naming the fix."""
-    if cfg.algorithm.adv_estimator not in GROUP_LOSSES:
+    from rl.plugin import ADVANTAGE_ESTIMATORS
+
+    if cfg.algorithm.adv_estimator not in ADVANTAGE_ESTIMATORS:
         return
     actor, n = cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout.n
     dp = cfg.trainer.n_gpus_per_node * cfg.trainer.nnodes
@@ -46,6 +49,60 @@ def check_groups_whole(cfg: DictConfig) -> None:
         raise ValueError(f"{cfg.algorithm.adv_estimator} keeps groups whole per micro-batch: " + "; ".join(problems))
 
 
+def check_sft_start(cfg: DictConfig) -> None:
+    """With rl.require_sft the run starts from an SFT checkpoint, not rl.base_model; raise naming the fix."""
+    model = cfg.actor_rollout_ref.model.path
+    if cfg.rl.require_sft and model == cfg.rl.base_model:
+        raise ValueError(
+            f"{cfg.trainer.experiment_name} starts RL from the SFT warm-up checkpoint, but "
+            f"actor_rollout_ref.model.path is the base model {model}: make the checkpoint with "
+            "`python -m rl +experiment=sft_warmup`, then pass its Hugging Face folder as "
+            "actor_rollout_ref.model.path=... (or DRTRITON_SFT_CKPT=...); "
+            "rl.require_sft=false trains the base model on purpose")
+
+
+def _model_problem(path: str) -> str | None:
+    if "://" in path:
+        return None  # remote (hdfs://...): veRL copies it in
+    local = Path(path).expanduser()
+    if local.exists() or path.startswith((".", "/", "~")):
+        return None if (local / "config.json").is_file() else (
+            f"actor_rollout_ref.model.path={path}: no Hugging Face model folder (config.json) there")
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(path, "config.json"), str) or not os.environ.get("HF_HUB_OFFLINE"):
+        return None  # cached, or downloaded by veRL
+    return (f"actor_rollout_ref.model.path={path} is not in the Hugging Face cache and HF_HUB_OFFLINE is "
+            "set: download it first or pass a local model folder")
+
+
+def preflight(cfg: DictConfig) -> list[str]:
+    """What a PPO run needs from this machine, checked in seconds before Ray starts: one line per problem."""
+    import torch
+
+    problems = []
+    need = cfg.trainer.n_gpus_per_node
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if cfg.trainer.get("device", "cuda") == "cuda" and have == 0:
+        problems.append(f"no CUDA GPU on this machine (trainer.n_gpus_per_node={need}): run on a GPU "
+                        "machine; rl.dry_run=true checks the config without one")
+    elif cfg.trainer.get("device", "cuda") == "cuda" and have < need:
+        problems.append(f"trainer.n_gpus_per_node={need} but this machine has {have} CUDA device(s): run "
+                        f"on a machine with {need} GPUs, or lower trainer.n_gpus_per_node (batch sizes must "
+                        "divide by it)")
+    if cfg.rl.verifier.device == "cuda" and have == 0:
+        problems.append("rl.verifier.device=cuda but CUDA is not available: use rl.verifier.device=auto")
+    for key in ("train", "held_out"):
+        path = Path(cfg.rl.data[key]).absolute()
+        if not path.is_file():
+            problems.append(f"rl.data.{key}: no file {path}: write synth's export there (`python -m "
+                            "synth`, see the README) or point rl.data.dir (env DRTRITON_DATA) at its folder")
+    model_problem = _model_problem(str(cfg.actor_rollout_ref.model.path))
+    if model_problem:
+        problems.append(model_problem)
+    return problems
+
+
 def validate_ppo(cfg: DictConfig) -> None:
     """veRL's own config validation plus rl's: raises on the first problem."""
     from verl.trainer.config import AlgoConfig  # noqa: F401  (the registry of dataclasses _target_ refers to)
@@ -61,6 +118,7 @@ def validate_ppo(cfg: DictConfig) -> None:
     get_adv_estimator_fn(cfg.algorithm.adv_estimator)
     get_policy_loss_fn(cfg.actor_rollout_ref.actor.policy_loss.loss_mode)
     check_groups_whole(cfg)
+    check_sft_start(cfg)
     instantiate(cfg.curriculum, _convert_="all")
     instantiate(cfg.rl.reward)
 
@@ -88,8 +146,9 @@ class CurriculumTaskRunner:
     """veRL's V1 task runner, in an actor that has registered rl's curriculum trainer first."""
 
     def run(self, config):
-        import rl.trainer  # noqa: F401  (registers trainer_mode drtriton_curriculum in this actor)
         from verl.trainer.main_ppo import TaskRunnerV1
+
+        import rl.trainer  # noqa: F401  (registers trainer_mode drtriton_curriculum in this actor)
 
         TaskRunnerV1.__ray_actor_class__().run(config)
 
@@ -107,6 +166,10 @@ def run(cfg: DictConfig) -> None:
         if cfg.rl.dry_run:
             print(f"[rl] config valid; {summary}")
             return
+        problems = preflight(cfg)
+        if problems:
+            raise SystemExit(f"[rl] {cfg.trainer.experiment_name} cannot start on this machine:\n  - "
+                             + "\n  - ".join(problems))
         from verl.trainer.main_ppo import run_ppo
 
         OmegaConf.resolve(cfg)  # hydra: interpolations only resolve here, not in Ray actors

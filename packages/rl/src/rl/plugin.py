@@ -3,8 +3,12 @@
 Registers, into veRL's own registries: the advantage estimators `drpo` and `disco` and the policy loss
 `drpo` (see rl.drpo). Kept light: it imports veRL's core algorithms and nothing of the trainer.
 """
-from verl.trainer.ppo.core_algos import (ADV_ESTIMATOR_REGISTRY, POLICY_LOSS_REGISTRY, register_adv_est,
-                                         register_policy_loss)
+from verl.trainer.ppo.core_algos import (
+    ADV_ESTIMATOR_REGISTRY,
+    POLICY_LOSS_REGISTRY,
+    register_adv_est,
+    register_policy_loss,
+)
 
 from rl.drpo import compute_policy_loss_drpo, disco_advantage, drpo_advantage
 

@@ -51,10 +51,10 @@ class CostModel:
 def eager_ms(task, device: str, cfg) -> float:
     """Median eager time of a (trusted, reference) task on a CUDA device, timed like the verifier does."""
     import torch
-    from verify.inputs import make_inputs, seed_everything
-    from verify.timing import time_callable
 
     from search.frontend import load_task_module
+    from verify.inputs import make_inputs, seed_everything
+    from verify.timing import time_callable
 
     module = load_task_module(task, "_eager_cost")
     seed_everything(cfg.seed)

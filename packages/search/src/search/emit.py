@@ -16,10 +16,9 @@ import ast
 import re
 from dataclasses import dataclass
 
-from verify.candidate import extract_program
-
 from search.assembly import Segment
 from search.fragments import Fragment
+from verify.candidate import extract_program
 
 _DROP_FUNCS = {"get_inputs", "get_init_inputs"}
 
@@ -31,7 +30,8 @@ def _share(module, tensors):
         sub = module.get_submodule(owner) if owner else module
         if isinstance(tensor, nn.Parameter):
             setattr(sub, leaf, tensor)
-        else:
+        else:  # a buffer of the model (a mask) that the fragment's printed Model holds as a parameter leaf
+            sub._parameters.pop(leaf, None)
             sub.register_buffer(leaf, tensor)
 '''
 
@@ -109,7 +109,13 @@ def _assemble(program, pieces: list[Piece]) -> str:
     names = {n: name for n, name in zip(program.inputs, program.arg_names)}
     g = program.graph
     for node, entry in program.state.items():
-        if g.op_name(node) == "parameter":
+        if node in program.constants:
+            # a tensor the Model holds as a plain attribute does not follow .to(device): a buffer does
+            names[node] = f"self._const{node}"
+            init_extra.append(
+                f"self.register_buffer('_const{node}', {attr_expr(entry[''])}, persistent=False)"
+            )
+        elif g.op_name(node) == "parameter":
             names[node] = attr_expr(entry[""])
     forward: list[str] = []
     k = 0
@@ -140,7 +146,7 @@ def _assemble(program, pieces: list[Piece]) -> str:
     outs = [names[t] for t in g.outputs]
     forward.append(f"return {outs[0]}" if len(outs) == 1 else f"return ({', '.join(outs)})")
 
-    model_new = _model_new(model_cls, init_extra, program.arg_names, forward)
+    model_new = _model_new(model_cls, init_extra, program.signature, forward)
     header = f'"""Assembled by search for {program.task.id}: {_describe(pieces)}."""'
     parts = [header, "\n".join(import_lines), *body_lines, SHARE_HELPER.strip(), *fragment_blocks, model_new]
     text = "\n\n\n".join(p for p in parts if p.strip()) + "\n"
@@ -300,6 +306,14 @@ def _rename_candidate(text: str, k: int, imports: dict, import_lines: list) -> t
     return ast.unparse(tree), f"_Fragment{k}"
 
 
+def _bare_super(stmt: ast.stmt) -> ast.stmt:
+    """`super(Model, self).X(...)` as `super().X(...)`: the class is renamed, and KernelBench names it."""
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super":
+            node.args = []
+    return stmt
+
+
 def _model_new(
     model_cls: ast.ClassDef, init_extra: list[str], arg_names: list[str], forward: list[str]
 ) -> str:
@@ -317,9 +331,8 @@ def _model_new(
     if init is None:
         init = ast.parse("def __init__(self):\n    super().__init__()").body[0]
         cls.body.insert(0, init)
-    init.body = [
-        s for s in init.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
-    ] + extra
+    docs = [s for s in init.body if isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)]
+    init.body = [_bare_super(s) for s in init.body if s not in docs] + extra
     fwd = ast.parse(
         f"def forward(self{''.join(', ' + a for a in arg_names)}):\n"
         + "".join(f"    {line}\n" for line in forward)

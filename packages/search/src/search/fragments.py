@@ -11,9 +11,10 @@ over: `state_map` maps each key of the fragment Model's state_dict to the origin
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
+
 from synth.ir import Graph
 from verify.task import Task
 
@@ -32,17 +33,30 @@ class Fragment:
     state_map: dict
     # get_init_inputs() of the fragment task (plain Python values)
     init_inputs: tuple
+    # the fragment's own IR graph (its task's code is this graph printed), for the teacher to lower
+    graph: Graph | None = field(default=None, compare=False, repr=False)
 
     @property
     def span(self) -> tuple[int, int]:
         return (self.start, self.stop)
 
     def load_weights(self, fragment_model: torch.nn.Module, original_model: torch.nn.Module) -> None:
-        """Copy the original Model's weights into a Model built from this fragment's task."""
+        """Copy the original Model's weights (and tensors it holds as attributes) into a Model built from
+        this fragment's task."""
         original = original_model.state_dict()
         fragment_model.load_state_dict(
-            {k: original[v].clone() for k, v in self.state_map.items()}, strict=True
+            {
+                k: (original[v] if v in original else _attribute(original_model, v)).clone()
+                for k, v in self.state_map.items()
+            },
+            strict=True,
         )
+
+
+def _attribute(model: torch.nn.Module, path: str) -> torch.Tensor:
+    for part in path.split("."):
+        model = getattr(model, part)
+    return model
 
 
 def make_fragment(program, start: int, stop: int) -> Fragment:
@@ -102,19 +116,28 @@ def _make_fragment(program, start: int, stop: int) -> Fragment:
         meta={"parent": program.task.id, "span": [start, stop]},
     )
     return Fragment(
-        start, stop, task, tuple(live_ins), tuple(live_outs), state_map, tuple(_init_inputs(code))
+        start, stop, task, tuple(live_ins), tuple(live_outs), state_map, tuple(_init_inputs(code)), sub
     )
 
 
 def _set_input_dtypes(code: str, dtypes: list[str]) -> str:
-    """Give `get_inputs()`'s tensors the live-ins' dtypes (synth prints float32 inputs)."""
+    """Give `get_inputs()`'s tensors the live-ins' dtypes (synth prints float32 `randn` inputs): other
+    floats keep randn, integer live-ins (indices an opaque call returned) are small random integers and
+    boolean ones random masks."""
     if all(d == "float32" for d in dtypes):
         return code
     tree = ast.parse(code)
     fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "get_inputs")
     ret = fn.body[-1]
-    for call, dtype in zip(ret.value.elts, dtypes):
-        if dtype != "float32":
+    for i, (call, dtype) in enumerate(zip(ret.value.elts, dtypes)):
+        shape = ", ".join(ast.unparse(a) for a in call.args)
+        if dtype == "bool":
+            ret.value.elts[i] = ast.parse(f"torch.rand(({shape},)) > 0.5", mode="eval").body
+        elif dtype.startswith(("int", "uint")):
+            ret.value.elts[i] = ast.parse(
+                f"torch.randint(0, 4, ({shape},), dtype=torch.{dtype})", mode="eval"
+            ).body
+        elif dtype != "float32":
             call.keywords.append(ast.keyword("dtype", ast.parse(f"torch.{dtype}", mode="eval").body))
     return ast.unparse(tree) + "\n"
 

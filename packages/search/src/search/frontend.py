@@ -6,22 +6,33 @@
     fragment = program.fragment(0, 2)         # ops [0, 2) as a standalone Task (see search.fragments)
 
 The Model is exported with `torch.export` (ATen ops, shapes made concrete from `get_inputs()`), then each
-ATen call is mapped to a registered synth operator (`synth.ops`): modules whose weights live in the
-Model (linear, conv, norms) become module operators that remember which of the Model's state_dict keys
-they read, other weights become `parameter` leaves, scalar operands become parameters of the operator
-(`x * 0.5` is `scale`), and copies/views that change nothing are dropped. Anything else raises
-`UnsupportedConstruct` naming the ATen op and the source line.
+ATen call is mapped to registered synth operators (`synth.ops`) by the table in `search.aten_table`:
+modules whose weights live in the Model (linear, conv, norms) become module operators that remember which
+of the Model's state_dict keys they read, other weights (and tensors the Model holds as plain attributes)
+become `parameter` leaves, scalar operands (Python numbers, 0-d constants) become parameters of the
+operator (`x * 0.5` is `scale`), and copies/views that change nothing are dropped. In-place calls
+(`relu_`) map like their functional form. A call the table cannot map stays PyTorch: an opaque `aten` node
+(`synth.ops.opaque`) that prints as the ATen call itself (`trace(task, opaque=False)` raises
+`UnsupportedConstruct` instead, naming the ATen op and the source line). What even an opaque node cannot
+hold (a Python-level call, a non-tensor result, a forward that returns an input) raises.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+# torch.export imports torch._dynamo on its first call, which takes seconds: import it with this module, so
+# that a caller's timeout around the first trace cannot interrupt the import and leave it half-initialised
+import torch._dynamo
+
+from search.aten_table import ATEN
 from synth.ir import Graph
 from synth.ops import REGISTRY
 from verify.inputs import load_module, seed_everything
@@ -42,10 +53,10 @@ class Program:
 
     task: Task
     graph: Graph
-    # forward argument names, in order, and the IR input node of each
+    # tensor forward argument names, in order, and the IR input node of each
     arg_names: list[str]
     inputs: list[int]
-    # compute nodes in topological order (the search's operators)
+    # compute and opaque nodes in topological order (the search's operators)
     ops: list[int]
     # per IR node: {state suffix ("" for a parameter leaf, "weight", ...) -> key in Model.state_dict()}
     state: dict[int, dict[str, str]]
@@ -53,10 +64,19 @@ class Program:
     dtypes: dict[int, str]
     # per IR node: name of the ATen node it came from (for tests and error messages)
     fx_names: dict[int, str] = field(default_factory=dict)
+    # every forward argument name in order, scalars included (a scalar's traced value is baked in)
+    signature: list[str] = field(default_factory=list)
+    # parameter leaves that are plain tensor attributes of the Model, not in its state_dict
+    constants: set[int] = field(default_factory=set)
 
     @property
     def op_names(self) -> list[str]:
         return [self.graph.op_name(n) for n in self.ops]
+
+    @property
+    def opaque(self) -> list[int]:
+        """Positions (in `ops`) of the ATen calls that stay PyTorch."""
+        return [i for i, n in enumerate(self.ops) if is_opaque(self.graph, n)]
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -68,6 +88,11 @@ class Program:
         return make_fragment(self, start, stop)
 
 
+def is_opaque(graph: Graph, node: int) -> bool:
+    """Whether IR node `node` is an ATen call that stays PyTorch."""
+    return graph.op(node).kind == "opaque"
+
+
 def load_task_module(task: Task, name: str = "_search_task"):
     """Import a task's code as a module (the reference program is trusted code)."""
     tmp = Path(tempfile.mkdtemp(prefix="search_task_"))
@@ -76,16 +101,16 @@ def load_task_module(task: Task, name: str = "_search_task"):
     return load_module(path, f"{name}_{abs(hash(task.digest)) % 10**8}")
 
 
-def trace(task: Task, seed: int = 0) -> Program:
-    """Export `task`'s Model and map it into the IR.
+def trace(task: Task, seed: int = 0, opaque: bool = True) -> Program:
+    """Export `task`'s Model and map it into the IR; with `opaque`, calls the table cannot map stay PyTorch.
 
     Raises UnsupportedConstruct for what the IR cannot express, TaskError for a task that does not run.
     """
     with TRACE_LOCK:
-        return _trace(task, seed)
+        return _trace(task, seed, opaque)
 
 
-def _trace(task: Task, seed: int) -> Program:
+def _trace(task: Task, seed: int, opaque: bool) -> Program:
     try:
         module = load_task_module(task)
         seed_everything(seed)
@@ -94,9 +119,9 @@ def _trace(task: Task, seed: int) -> Program:
     except Exception as e:
         raise TaskError(f"task {task.id} does not run: {type(e).__name__}: {e}"[:400]) from None
     for i, x in enumerate(inputs):
-        if not isinstance(x, torch.Tensor):
+        if not isinstance(x, (torch.Tensor, int, float, bool)):
             raise UnsupportedConstruct(
-                f"{task.id}: forward argument {i} is a {type(x).__name__}, not a tensor "
+                f"{task.id}: forward argument {i} is a {type(x).__name__}, not a tensor or a number "
                 "(only tensor arguments can become fragment inputs)"
             )
     try:
@@ -106,7 +131,7 @@ def _trace(task: Task, seed: int) -> Program:
         raise UnsupportedConstruct(
             f"{task.id}: torch.export could not capture the Model: {first[:300]}"
         ) from None
-    return _Mapper(task, exported, set(model.state_dict())).run()
+    return Mapper(task, exported, model, opaque).run()
 
 
 def _bind(node) -> dict:
@@ -125,39 +150,17 @@ def _bind(node) -> dict:
     return bound
 
 
-def _one(values):
-    """A list of equal ints as one int (how nn modules print them), else a tuple."""
-    values = list(values)
-    return values[0] if len(set(values)) == 1 else tuple(values)
-
-
-def _dims(dim):
-    dims = list(dim) if isinstance(dim, (list, tuple)) else [dim]
-    return dims[0] if len(dims) == 1 else dims
-
-
 def _is_scalar(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-_UNARY = {
-    "relu": "relu",
-    "relu6": "relu6",
-    "selu": "selu",
-    "silu": "silu",
-    "mish": "mish",
-    "hardswish": "hardswish",
-    "hardsigmoid": "hardsigmoid",
-    "sigmoid": "sigmoid",
-    "tanh": "tanh",
-    "abs": "abs",
-    "erf": "erf",
-    "log_sigmoid": "logsigmoid",
-}
-_BINARY = {"maximum": "maximum", "minimum": "minimum", "matmul": "matmul", "mm": "mm", "bmm": "bmm"}
-_REDUCE = {"sum": "sum", "mean": "mean", "amax": "amax", "amin": "amin", "logsumexp": "logsumexp"}
-# copies and no-op views: the value passes through unchanged
-_ALIAS = {"clone", "contiguous", "alias", "detach", "lift_fresh_copy", "_to_copy_same"}
+def _has_attr(model: torch.nn.Module, path: str) -> bool:
+    obj = model
+    for part in path.split("."):
+        if not hasattr(obj, part):
+            return False
+        obj = getattr(obj, part)
+    return isinstance(obj, torch.Tensor)
 
 
 def _only_user(node, user) -> bool:
@@ -179,34 +182,63 @@ def fused_patterns(graph) -> tuple[dict, set]:
             continue
         if den.target is aten.add.Tensor and den.kwargs.get("alpha", 1) == 1:
             a, c = den.args if hasattr(den.args[0], "target") else den.args[::-1]
-            if (c == 1 and hasattr(a, "target") and a.target is aten.abs.default and a.args[0] is x
-                    and _only_user(a, den)):
+            if (
+                c == 1
+                and hasattr(a, "target")
+                and a.target is aten.abs.default
+                and a.args[0] is x
+                and _only_user(a, den)
+            ):
                 fused[n.name] = ("softsign", x, {})
                 absorbed |= {a.name, den.name}
         elif den.target is aten.expand_as.default and den.args[1] is x:
             clamp = den.args[0]
             norm = clamp.args[0] if getattr(clamp, "target", None) is aten.clamp_min.default else None
-            if (norm is not None and _only_user(clamp, den) and clamp.args[1] == 1e-12 and _only_user(norm, clamp)
-                    and norm.target is aten.linalg_vector_norm.default and norm.args[0] is x
-                    and norm.args[1] == 2 and len(norm.args) > 3 and norm.args[3] and len(norm.args[2]) == 1
-                    and norm.kwargs.get("dtype") is None):
+            if (
+                norm is not None
+                and _only_user(clamp, den)
+                and clamp.args[1] == 1e-12
+                and _only_user(norm, clamp)
+                and norm.target is aten.linalg_vector_norm.default
+                and norm.args[0] is x
+                and norm.args[1] == 2
+                and len(norm.args) > 3
+                and norm.args[3]
+                and len(norm.args[2]) == 1
+                and norm.kwargs.get("dtype") is None
+            ):
                 fused[n.name] = ("normalize", x, {"dim": int(norm.args[2][0])})
                 absorbed |= {norm.name, clamp.name, den.name}
     return fused, absorbed
 
 
-class _Mapper:
-    def __init__(self, task: Task, exported, state_keys: set[str]) -> None:
-        self.task, self.ep, self.state_keys = task, exported, state_keys
+@dataclass(frozen=True)
+class Temp:
+    """An intermediate tensor of a rule that maps one ATen call onto several synth operators."""
+
+    id: int
+    shape: tuple[int, ...]
+
+
+class Mapper:
+    """One trace's walk over the exported graph; `search.aten_table`'s rules call its methods."""
+
+    def __init__(self, task: Task, exported, model: torch.nn.Module, opaque: bool) -> None:
+        self.task, self.ep, self.model, self.opaque = task, exported, model, opaque
+        self.state_keys = set(model.state_dict())
         self.g = Graph()
         self.env: dict[str, int] = {}  # fx node name -> IR node id
-        self.weights: dict[str, str] = {}  # fx placeholder name -> state_dict key (parameters, buffers)
+        self.weights: dict[str, str] = {}  # fx placeholder name -> state_dict key or attribute path
+        self.scalars: dict[str, float] = {}  # fx node name -> value of a one-element constant tensor
+        # fx node name of a call returning several tensors -> {index: rule emitting that getitem}
+        self.tuples: dict[str, dict] = {}
         self.state: dict[int, dict[str, str]] = {}
         self.dtypes: dict[int, str] = {}
         self.fx_names: dict[int, str] = {}
+        self.constants: set[int] = set()
         self.fused, self.absorbed = fused_patterns(exported.graph)
 
-    # helpers --------------------------------------------------------------------------------------------
+    # what rules use -------------------------------------------------------------------------------------
     def fail(self, node, why: str):
         where = ""
         trace_ = node.meta.get("stack_trace") if hasattr(node, "meta") else None
@@ -217,7 +249,13 @@ class _Mapper:
         target = getattr(node.target, "__name__", str(node.target))
         raise UnsupportedConstruct(f"{self.task.id}: {target}{where}: {why}")
 
+    def require(self, node, ok: bool, why: str) -> None:
+        if not ok:
+            self.fail(node, why)
+
     def shape(self, node) -> tuple[int, ...]:
+        if isinstance(node, Temp):
+            return node.shape
         val = node.meta.get("val")
         if not isinstance(val, torch.Tensor):
             self.fail(node, "produces a non-tensor value")
@@ -225,6 +263,12 @@ class _Mapper:
 
     def dtype(self, node) -> str:
         return str(node.meta["val"].dtype).replace("torch.", "")
+
+    def scalar(self, value) -> float | None:
+        """A Python number or a one-element constant tensor as a float; None for a computed tensor."""
+        if _is_scalar(value):
+            return float(value)
+        return self.scalars.get(getattr(value, "name", None))
 
     def key(self, node, arg) -> str | None:
         """The state_dict key of a weight operand (None for None); fails for a computed tensor."""
@@ -234,443 +278,75 @@ class _Mapper:
             self.fail(node, f"its weight `{arg}` is computed in forward, not a parameter of the Model")
         return self.weights[arg.name]
 
-    def tensor(self, node, arg) -> int:
-        """IR id of a tensor operand, making a `parameter` leaf for a weight used directly."""
+    def tensor(self, node, arg, any_dtype: bool = False) -> int:
+        """IR id of a tensor operand, making a `parameter` leaf for a weight used directly. Synth operators
+        read float32 weights only; an opaque call (`any_dtype`) reads any (an int64 index buffer)."""
+        if isinstance(arg, Temp):
+            return arg.id
         if not hasattr(arg, "name"):
             self.fail(node, f"operand {arg!r} is not a tensor")
-        if arg.name in self.env:
-            return self.env[arg.name]
         if arg.name in self.weights:
-            if self.dtype(arg) != "float32":
+            if self.dtype(arg) != "float32" and not any_dtype:
                 self.fail(
                     node,
                     f"weight {self.weights[arg.name]} has dtype {self.dtype(arg)} (fragments carry "
                     "float32 weights only)",
                 )
-            n = self.g.parameter(self.shape(arg))
-            self.state[n] = {"": self.weights[arg.name]}
-            self.dtypes[n] = "float32"
-            self.env[arg.name] = n
-            return n
+            if arg.name not in self.env:
+                n = self.g.parameter(self.shape(arg))
+                self.state[n] = {"": self.weights[arg.name]}
+                if self.weights[arg.name] not in self.state_keys:
+                    self.constants.add(n)
+                self.dtypes[n] = self.dtype(arg)
+                self.env[arg.name] = n
+        if arg.name in self.env:
+            return self.env[arg.name]
         self.fail(node, f"operand {arg.name} is not produced by a mapped operator")
 
     def emit(self, node, op: str, inputs: list, state: dict | None = None, **params) -> None:
+        """Add synth operator `op` for `node`, after checking its shape rule gives the traced shape."""
+        ids = self._checked(node, op, inputs, self.shape(node), params)
+        self._add(node, op, ids, state, params)
+
+    def temp(self, node, op: str, inputs: list, shape: tuple[int, ...], **params) -> Temp:
+        """An intermediate synth operator of `node`'s rule, making `shape` (same dtype as `node`)."""
+        ids = self._checked(node, op, inputs, tuple(shape), params)
+        n = self.g.add(op, ids, shape=shape, **params)
+        self.dtypes[n] = self.dtype(node)
+        return Temp(n, tuple(shape))
+
+    def _checked(self, node, op: str, inputs: list, shape: tuple[int, ...], params: dict) -> list[int]:
         if op not in REGISTRY:
             self.fail(node, f"synth has no operator {op!r}")
         ids = [self.tensor(node, a) for a in inputs]
-        n = self.g.add(op, ids, shape=self.shape(node), **params)
         try:
-            inferred = self.g.op(n).infer([self.g.shape(t) for t in ids], self.g.params(n))
-        except Exception as e:
+            inferred = REGISTRY[op].infer([self.g.shape(t) for t in ids], params)
+        except Exception as e:  # noqa: BLE001 - any shape-rule error means the mapping does not fit
             self.fail(node, f"mapped to {op} but its shape rule rejects it ({e})")
-        if tuple(inferred) != self.shape(node):
-            self.fail(node, f"mapped to {op} but it would make shape {inferred}, not {self.shape(node)}")
+        if tuple(inferred) != shape:
+            self.fail(node, f"mapped to {op} but it would make shape {inferred}, not {shape}")
+        return ids
+
+    def _add(self, node, op: str, ids: list[int], state: dict | None, params: dict) -> None:
+        n = self.g.add(op, ids, shape=self.shape(node), **params)
         if state:
             self.state[n] = {k: v for k, v in state.items() if v is not None}
         self.dtypes[n] = self.dtype(node)
         self.fx_names[n] = node.name
         self.env[node.name] = n
 
-    # the walk -------------------------------------------------------------------------------------------
-    def run(self) -> Program:
-        sig = self.ep.graph_signature
-        kinds = {}
-        for spec in sig.input_specs:
-            kinds[spec.arg.name] = (spec.kind.name, spec.target)
-        arg_names, inputs = [], []
-        for node in self.ep.graph.nodes:
-            if node.op == "placeholder":
-                kind, target = kinds.get(node.name, ("USER_INPUT", None))
-                if kind in ("PARAMETER", "BUFFER"):
-                    self.weights[node.name] = target
-                elif kind == "USER_INPUT":
-                    n = self.g.input(self.shape(node))
-                    self.env[node.name] = n
-                    self.dtypes[n] = self.dtype(node)
-                    arg_names.append(node.name)
-                    inputs.append(n)
-                else:
-                    self.fail(
-                        node,
-                        f"the Model holds a {kind.lower().replace('_', ' ')} ({target}); only "
-                        "parameters and buffers can be carried into fragments",
-                    )
-            elif node.op == "call_function":
-                self.call(node)
-            elif node.op == "output":
-                outs = []
-                user = [s.arg.name for s in sig.output_specs if s.kind.name == "USER_OUTPUT"]
-                for name in user:
-                    if name not in self.env or self.g.op(self.env[name]).kind != "compute":
-                        raise UnsupportedConstruct(
-                            f"{self.task.id}: forward returns `{name}`, which is not "
-                            "computed by an operator (an input or a weight)"
-                        )
-                    outs.append(self.env[name])
-                self.g.outputs = outs
-        ops = self.g.compute_nodes()
-        if not ops:
-            raise UnsupportedConstruct(f"{self.task.id}: forward computes nothing the IR can see")
-        return Program(self.task, self.g, arg_names, inputs, ops, self.state, self.dtypes, self.fx_names)
-
-    def call(self, node) -> None:
-        target = node.target
-        if not isinstance(target, torch._ops.OpOverload):
-            self.fail(node, "is not an ATen operator (a Python-level call the IR cannot express)")
-        name = target._schema.name.split("::")[-1]
-        b = _bind(node)
-        if name == "_assert_tensor_metadata" or name.startswith("sym_") or node.name in self.absorbed:
-            return
-        if node.name in self.fused:
-            op, x, params = self.fused[node.name]
-            self.emit(node, op, [x], **params)
-            return
-        if name.endswith("_") and getattr(node.args[0], "name", None) in self.weights:
-            return  # in-place bookkeeping on a buffer (BatchNorm's num_batches_tracked)
-        if name in _ALIAS:
-            self.env[node.name] = self.tensor(node, node.args[0])
-            return
-        handler = getattr(self, f"op_{name}", None)
-        if handler is not None:
-            handler(node, b)
-        elif name in _UNARY:
-            self.emit(node, _UNARY[name], [b["self"]])
-        elif name in _BINARY:
-            self.emit(node, _BINARY[name], [b["self"], b["other"] if "other" in b else b["mat2"]])
-        elif name in _REDUCE:
-            if b.get("dtype") is not None:
-                self.fail(node, "reduction with a dtype= cast")
-            self.emit(node, _REDUCE[name], [b["self"]], dim=_dims(b["dim"]), keepdim=bool(b["keepdim"]))
+    def alias(self, node, arg) -> None:
+        """`node` is `arg` (a copy or a view that changes nothing)."""
+        if getattr(arg, "name", None) in self.scalars:
+            self.scalars[node.name] = self.scalars[arg.name]
         else:
-            self.fail(node, f"ATen op {target} has no synth operator mapping")
+            self.env[node.name] = self.tensor(node, arg)
 
-    # modules with weights -------------------------------------------------------------------------------
-    def op_linear(self, node, b):
-        w = b["weight"]
-        out_f, in_f = self.shape(w)
-        self.emit(
-            node,
-            "linear",
-            [b["input"]],
-            {"weight": self.key(node, w), "bias": self.key(node, b["bias"])},
-            in_features=in_f,
-            out_features=out_f,
-            bias=b["bias"] is not None,
-        )
-
-    def _conv(self, node, b, d, transposed):
-        w = b["weight"]
-        if isinstance(b["padding"], str):
-            self.fail(node, f"padding={b['padding']!r} (only explicit integer padding is supported)")
-        ws = self.shape(w)
-        groups = int(b["groups"])
-        cin = self.shape(b["input"])[1]
-        cout = ws[1] * groups if transposed else ws[0]
-        params = dict(
-            in_channels=cin,
-            out_channels=cout,
-            kernel_size=_one(ws[2:]),
-            stride=_one(_per(b["stride"], d)),
-            padding=_one(_per(b["padding"], d)),
-            dilation=_one(_per(b["dilation"], d)),
-            groups=groups,
-            bias=b["bias"] is not None,
-        )
-        if transposed:
-            params["output_padding"] = _one(_per(b["output_padding"], d))
-        op = f"conv_transpose{d}d" if transposed else f"conv{d}d"
-        self.emit(
-            node, op, [b["input"]], {"weight": self.key(node, w), "bias": self.key(node, b["bias"])}, **params
-        )
-
-    def op_conv1d(self, node, b):
-        self._conv(node, b, 1, False)
-
-    def op_conv2d(self, node, b):
-        self._conv(node, b, 2, False)
-
-    def op_conv3d(self, node, b):
-        self._conv(node, b, 3, False)
-
-    def op_conv_transpose1d(self, node, b):
-        self._conv(node, b, 1, True)
-
-    def op_conv_transpose2d(self, node, b):
-        self._conv(node, b, 2, True)
-
-    def op_conv_transpose3d(self, node, b):
-        self._conv(node, b, 3, True)
-
-    def _require(self, node, ok: bool, why: str):
-        if not ok:
-            self.fail(node, why)
-
-    def op_batch_norm(self, node, b):
-        x = self.shape(b["input"])
-        self._require(
-            node,
-            all(b[k] is not None for k in ("weight", "bias", "running_mean", "running_var")),
-            "batch norm without affine weights or running stats",
-        )
-        self._require(
-            node,
-            math.isclose(b["eps"], 1e-5) and math.isclose(b["momentum"], 0.1),
-            f"batch norm with eps={b['eps']}, momentum={b['momentum']} (IR norms use the defaults)",
-        )
-        self._require(
-            node, bool(b["training"]), "batch norm in eval mode (the IR's BatchNorm runs in training mode)"
-        )
-        d = {2: 1, 3: 1, 4: 2, 5: 3}.get(len(x))
-        rm = self.key(node, b["running_mean"])
-        prefix = rm.rsplit(".", 1)[0] + "." if "." in rm else ""
-        state = {
-            "weight": self.key(node, b["weight"]),
-            "bias": self.key(node, b["bias"]),
-            "running_mean": rm,
-            "running_var": self.key(node, b["running_var"]),
-        }
-        if prefix + "num_batches_tracked" in self.state_keys:
-            state["num_batches_tracked"] = prefix + "num_batches_tracked"
-        self.emit(node, f"batch_norm{d}d", [b["input"]], state, features=x[1])
-
-    def op_group_norm(self, node, b):
-        self._require(
-            node, b["weight"] is not None and b["bias"] is not None, "group norm without affine weights"
-        )
-        self._require(node, math.isclose(b["eps"], 1e-5), f"group norm with eps={b['eps']} (IR uses 1e-5)")
-        self.emit(
-            node,
-            "group_norm",
-            [b["input"]],
-            {"weight": self.key(node, b["weight"]), "bias": self.key(node, b["bias"])},
-            groups=int(b["num_groups"]),
-            features=self.shape(b["input"])[1],
-        )
-
-    def op_instance_norm(self, node, b):
-        x = self.shape(b["input"])
-        self._require(
-            node,
-            all(b[k] is None for k in ("weight", "bias", "running_mean", "running_var"))
-            and b["use_input_stats"],
-            "instance norm with affine weights or running stats",
-        )
-        self._require(node, math.isclose(b["eps"], 1e-5), f"instance norm with eps={b['eps']} (IR uses 1e-5)")
-        self.emit(node, f"instance_norm{len(x) - 2}d", [b["input"]], features=x[1])
-
-    def op_layer_norm(self, node, b):
-        x = self.shape(b["input"])
-        self._require(node, list(b["normalized_shape"]) == [x[-1]], "layer norm over more than the last dim")
-        self._require(
-            node, b["weight"] is not None and b["bias"] is not None, "layer norm without affine weights"
-        )
-        self._require(node, math.isclose(b["eps"], 1e-5), f"layer norm with eps={b['eps']} (IR uses 1e-5)")
-        self.emit(
-            node,
-            "layer_norm",
-            [b["input"]],
-            {"weight": self.key(node, b["weight"]), "bias": self.key(node, b["bias"])},
-            features=x[-1],
-        )
-
-    def op_rms_norm(self, node, b):
-        x = self.shape(b["input"])
-        self._require(node, list(b["normalized_shape"]) == [x[-1]], "RMS norm over more than the last dim")
-        self._require(
-            node,
-            b["weight"] is not None and b["eps"] is None,
-            "RMS norm without a weight or with an explicit eps (IR uses nn.RMSNorm defaults)",
-        )
-        self.emit(node, "rms_norm", [b["input"]], {"weight": self.key(node, b["weight"])}, features=x[-1])
-
-    # pooling --------------------------------------------------------------------------------------------
-    def _pool(self, node, b, kind, d):
-        self._require(node, not b.get("ceil_mode"), "pooling with ceil_mode=True")
-        self._require(node, _one(_per(b.get("dilation", 1), d)) == 1, "pooling with dilation")
-        if kind == "avg":
-            self._require(
-                node,
-                b.get("count_include_pad", True) and b.get("divisor_override") is None,
-                "avg pooling with count_include_pad=False or divisor_override",
-            )
-        k = _one(_per(b["kernel_size"], d))
-        stride = _one(_per(b["stride"], d)) if b["stride"] else k
-        self.emit(
-            node,
-            f"{kind}_pool{d}d",
-            [b["self"]],
-            kernel_size=k,
-            stride=stride,
-            padding=_one(_per(b["padding"], d)),
-        )
-
-    def op_max_pool1d(self, node, b):
-        self._pool(node, b, "max", 1)
-
-    def op_max_pool2d(self, node, b):
-        self._pool(node, b, "max", 2)
-
-    def op_max_pool3d(self, node, b):
-        self._pool(node, b, "max", 3)
-
-    def op_avg_pool1d(self, node, b):
-        self._pool(node, b, "avg", 1)
-
-    def op_avg_pool2d(self, node, b):
-        self._pool(node, b, "avg", 2)
-
-    def op_avg_pool3d(self, node, b):
-        self._pool(node, b, "avg", 3)
-
-    def _adaptive(self, node, b, d):
-        self.emit(node, f"adaptive_avg_pool{d}d", [b["self"]], output_size=_one(_per(b["output_size"], d)))
-
-    def op_adaptive_avg_pool1d(self, node, b):
-        self._adaptive(node, b, 1)
-
-    def op_adaptive_avg_pool2d(self, node, b):
-        self._adaptive(node, b, 2)
-
-    def op_adaptive_avg_pool3d(self, node, b):
-        self._adaptive(node, b, 3)
-
-    # activations with parameters -------------------------------------------------------------------------
-    def op_dropout(self, node, b):
-        self._require(
-            node, not b["train"] or b["p"] == 0, f"dropout with p={b['p']} in training mode (random)"
-        )
-        self.emit(node, "dropout", [b["input"]], p=float(b["p"]))
-
-    def op_gelu(self, node, b):
-        self.emit(node, "gelu_tanh" if b["approximate"] == "tanh" else "gelu", [b["self"]])
-
-    def op_leaky_relu(self, node, b):
-        self.emit(node, "leaky_relu", [b["self"]], negative_slope=float(b["negative_slope"]))
-
-    def op_elu(self, node, b):
-        self._require(node, b["scale"] == 1 and b["input_scale"] == 1, "elu with scale or input_scale")
-        self.emit(node, "elu", [b["self"]], alpha=float(b["alpha"]))
-
-    def op_celu(self, node, b):
-        self.emit(node, "celu", [b["self"]], alpha=float(b["alpha"]))
-
-    def op_hardtanh(self, node, b):
-        lo, hi = float(b["min_val"]), float(b["max_val"])
-        if (lo, hi) == (0.0, 6.0):
-            self.emit(node, "relu6", [b["self"]])
-        else:
-            self.emit(node, "hardtanh", [b["self"]], min_val=lo, max_val=hi)
-
-    def op_softplus(self, node, b):
-        self._require(node, b["threshold"] == 20, "softplus with a threshold other than 20")
-        self.emit(node, "softplus", [b["self"]], beta=float(b["beta"]))
-
-    def op_hardshrink(self, node, b):
-        self.emit(node, "hardshrink", [b["self"]], lambd=float(b["lambd"]))
-
-    def op_softshrink(self, node, b):
-        self.emit(node, "softshrink", [b["self"]], lambd=float(b["lambd"]))
-
-    def op_clamp(self, node, b):
-        lo, hi = b["min"], b["max"]
-        self._require(node, all(v is None or _is_scalar(v) for v in (lo, hi)), "clamp with tensor bounds")
-        self.emit(
-            node,
-            "clamp",
-            [b["self"]],
-            min=None if lo is None else float(lo),
-            max=None if hi is None else float(hi),
-        )
-
-    def op_clamp_min(self, node, b):
-        self._require(node, _is_scalar(b["min"]), "clamp_min with a tensor bound")
-        self.emit(node, "clamp", [b["self"]], min=float(b["min"]), max=None)
-
-    def op_clamp_max(self, node, b):
-        self._require(node, _is_scalar(b["max"]), "clamp_max with a tensor bound")
-        self.emit(node, "clamp", [b["self"]], min=None, max=float(b["max"]))
-
-    # arithmetic -----------------------------------------------------------------------------------------
-    def _arith(self, node, b, op, scalar_op, scalar_fn):
-        a, other = b["self"], b["other"]
-        if b.get("alpha", 1) != 1:
-            self.fail(node, f"{op} with alpha={b['alpha']}")
-        if _is_scalar(a):
-            self.fail(node, f"{op} with a scalar first operand")
-        if _is_scalar(other):
-            if scalar_op is None:
-                self.fail(node, f"{op} by a scalar")
-            self.emit(node, scalar_op[0], [a], **{scalar_op[1]: scalar_fn(float(other))})
-        else:
-            self.emit(node, op, [a, other])
-
-    def op_add(self, node, b):
-        self._arith(node, b, "add", ("shift", "value"), lambda v: v)
-
-    def op_sub(self, node, b):
-        self._arith(node, b, "sub", ("shift", "value"), lambda v: -v)
-
-    def op_mul(self, node, b):
-        self._arith(node, b, "mul", ("scale", "factor"), lambda v: v)
-
-    def op_div(self, node, b):
-        if b.get("rounding_mode") is not None:
-            self.fail(node, f"division with rounding_mode={b['rounding_mode']!r}")
-        if not _is_scalar(b["other"]):
-            self.fail(node, "division by a tensor (synth has no div operator)")
-        self._arith(node, {**b, "alpha": 1}, "div", ("scale", "factor"), lambda v: 1.0 / v)
-
-    def op_pow(self, node, b):
-        if b.get("exponent") != 2 or not hasattr(b["self"], "name"):
-            self.fail(node, f"power {b.get('exponent')!r} (only x ** 2, as x * x, is expressible)")
-        self.emit(node, "mul", [b["self"], b["self"]])
-
-    # softmax, norms, scans ------------------------------------------------------------------------------
-    def op_softmax(self, node, b):
-        self._require(
-            node, b.get("dtype") is None and not b.get("half_to_float"), "softmax with a dtype cast"
-        )
-        self.emit(node, "softmax", [b["self"]], dim=int(b["dim"]))
-
-    def op_log_softmax(self, node, b):
-        self._require(
-            node, b.get("dtype") is None and not b.get("half_to_float"), "log_softmax with a dtype cast"
-        )
-        self.emit(node, "log_softmax", [b["self"]], dim=int(b["dim"]))
-
-    def op_std(self, node, b):
-        corr = b.get("correction")
-        self._require(node, corr is None or corr == 1, f"std with correction={corr}")
-        self.emit(node, "std", [b["self"]], dim=_dims(b["dim"]), keepdim=bool(b["keepdim"]))
-
-    def op_linalg_vector_norm(self, node, b):
-        self._require(node, b["ord"] == 2 and b.get("dtype") is None, f"vector norm of order {b['ord']}")
-        self.emit(node, "norm", [b["self"]], dim=_dims(b["dim"]), keepdim=bool(b["keepdim"]))
-
-    def op_cumsum(self, node, b):
-        self._require(node, b.get("dtype") is None, "cumsum with a dtype cast")
-        self.emit(node, "cumsum", [b["self"]], dim=int(b["dim"]))
-
-    # layout ---------------------------------------------------------------------------------------------
-    def op_flatten(self, node, b):
-        rank = len(self.shape(b["self"]))
-        start, end = int(b["start_dim"]) % max(rank, 1), int(b["end_dim"]) % max(rank, 1)
-        self._require(node, end == rank - 1, "flatten that stops before the last dim")
-        self.emit(node, "flatten", [b["self"]], start_dim=start)
-
-    def op_view(self, node, b):
-        self._reshape(node, b["self"])
-
-    def op_reshape(self, node, b):
-        self._reshape(node, b["self"])
-
-    def op__unsafe_view(self, node, b):
-        self._reshape(node, b["self"])
-
-    def _reshape(self, node, x):
+    def reshape(self, node, x) -> None:
+        """A view or reshape to `node`'s shape: flatten of trailing dims, a split of one dim, or `reshape`."""
         src, dst = self.shape(x), self.shape(node)
         if src == dst:
-            self.env[node.name] = self.tensor(node, x)
+            self.alias(node, x)
             return
         for k in range(len(src)):
             if dst == src[:k] + (math.prod(src[k:]),):
@@ -680,41 +356,205 @@ class _Mapper:
             if len(dst) == len(src) + 1 and dst[:d] == src[:d] and dst[d + 2 :] == src[d + 1 :]:
                 self.emit(node, "unflatten", [x], dim=d, sizes=[dst[d], dst[d + 1]])
                 return
-        self.fail(
-            node, f"reshape {src} -> {dst} is neither a flatten of trailing dims nor a split of one dim"
+        self.emit(node, "reshape", [x], sizes=list(dst))
+
+    def tuple_result(self, node, rules: dict) -> None:
+        """`node` returns several tensors; `rules[i](getitem_node)` emits element i (others stay PyTorch)."""
+        self.tuples[node.name] = rules
+
+    # the walk -------------------------------------------------------------------------------------------
+    def run(self) -> Program:
+        sig = self.ep.graph_signature
+        kinds = {spec.arg.name: (spec.kind.name, spec.target) for spec in sig.input_specs}
+        arg_names, inputs, signature = [], [], []
+        for node in self.ep.graph.nodes:
+            if node.op == "placeholder":
+                self.placeholder(
+                    node, *kinds.get(node.name, ("USER_INPUT", None)), arg_names, inputs, signature
+                )
+            elif node.op == "call_function":
+                self.call(node)
+            elif node.op == "output":
+                outs = []
+                user = [s.arg.name for s in sig.output_specs if s.kind.name == "USER_OUTPUT"]
+                for name in user:
+                    if name not in self.env or self.g.op(self.env[name]).kind == "creation":
+                        raise UnsupportedConstruct(
+                            f"{self.task.id}: forward returns `{name}`, which is not "
+                            "computed by an operator (an input or a weight)"
+                        )
+                    outs.append(self.env[name])
+                self.g.outputs = outs
+        ops = [n for n in self.g.nodes() if self.g.op(n).kind != "creation"]
+        if not ops:
+            raise UnsupportedConstruct(f"{self.task.id}: forward computes nothing the IR can see")
+        return Program(
+            self.task,
+            self.g,
+            arg_names,
+            inputs,
+            ops,
+            self.state,
+            self.dtypes,
+            self.fx_names,
+            signature,
+            self.constants,
         )
 
-    def op_unflatten(self, node, b):
-        self.emit(node, "unflatten", [b["self"]], dim=int(b["dim"]), sizes=[int(s) for s in b["sizes"]])
+    def placeholder(self, node, kind, target, arg_names, inputs, signature) -> None:
+        if kind in ("PARAMETER", "BUFFER"):
+            self.weights[node.name] = target
+        elif kind == "CONSTANT_TENSOR":
+            value = self.ep.constants.get(target)
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                self.scalars[node.name] = float(value.item())
+            elif _has_attr(self.model, target):
+                self.weights[node.name] = target
+            else:
+                self.fail(
+                    node,
+                    f"forward builds a constant tensor of shape {tuple(value.shape)} (only "
+                    "one-element constants, or tensors the Model holds, can be carried)",
+                )
+        elif kind == "USER_INPUT":
+            signature.append(node.name)
+            if isinstance(node.meta.get("val"), torch.Tensor):
+                n = self.g.input(self.shape(node))
+                self.env[node.name] = n
+                self.dtypes[n] = self.dtype(node)
+                arg_names.append(node.name)
+                inputs.append(n)
+        else:
+            self.fail(
+                node,
+                f"the Model holds a {kind.lower().replace('_', ' ')} ({target}); only "
+                "parameters, buffers and constant tensors can be carried into fragments",
+            )
 
-    def op_transpose(self, node, b):
-        self.emit(node, "transpose", [b["self"]], dim0=int(b["dim0"]), dim1=int(b["dim1"]))
-
-    def op_t(self, node, b):
-        self.emit(node, "transpose", [b["self"]], dim0=0, dim1=1)
-
-    def op_permute(self, node, b):
-        self.emit(node, "permute", [b["self"]], dims=[int(d) for d in b["dims"]])
-
-    def op_unsqueeze(self, node, b):
-        self.emit(node, "unsqueeze", [b["self"]], dim=int(b["dim"]))
-
-    def op_cat(self, node, b):
-        self._require(
-            node, len(b["tensors"]) == 2, f"cat of {len(b['tensors'])} tensors (the IR's cat takes 2)"
+    def call(self, node) -> None:
+        if not node.users:
+            return  # a value nothing reads (export keeps unused getitems; in-place results are rewired)
+        target = node.target
+        if target is operator.getitem:
+            self.getitem(node)
+            return
+        if not isinstance(target, torch._ops.OpOverload):
+            self.fail(node, "is not an ATen operator (a Python-level call the IR cannot express)")
+        name = target._schema.name.split("::")[-1]
+        if name.startswith(("_assert", "sym_")) or node.name in self.absorbed:
+            return
+        if node.name in self.fused:
+            op, x, params = self.fused[node.name]
+            self.emit(node, op, [x], **params)
+            return
+        inplace = (
+            name.endswith("_") and not name.startswith("_") and node.args and hasattr(node.args[0], "name")
         )
-        self.emit(node, "cat", list(b["tensors"]), dim=int(b["dim"]))
+        if self.fold(node):
+            return
+        rule = ATEN.get(name[:-1] if inplace else name)
+        mark = len(self.g)
+        try:
+            if rule is None:
+                self.fail(node, f"ATen op {target} has no synth operator mapping")
+            try:
+                rule(self, node, _bind(node))
+            except UnsupportedConstruct:
+                raise
+            except (KeyError, TypeError, ValueError) as e:  # an overload whose arguments the rule cannot read
+                self.fail(node, f"its table rule cannot read this overload ({type(e).__name__}: {e})")
+        except UnsupportedConstruct:
+            if not self.opaque:
+                raise
+            self.rollback(mark)
+            self.opaque_call(node)
+        if inplace and node.name in self.env:
+            self.env[node.args[0].name] = self.env[
+                node.name
+            ]  # later reads of the mutated tensor see the result
 
-    def op_stack(self, node, b):
-        self._require(
-            node, len(b["tensors"]) == 2, f"stack of {len(b['tensors'])} tensors (the IR's stack takes 2)"
-        )
-        self.emit(node, "stack", list(b["tensors"]), dim=int(b["dim"]))
+    def fold(self, node) -> bool:
+        """Compute a call whose tensor operands are all one-element constants now, as a constant
+        (`torch.log(torch.tensor(100.))`); False when it reads anything else."""
+        operands = [a for a in [*node.args, *node.kwargs.values()] if isinstance(a, torch.fx.Node)]
+        if not operands or any(a.name not in self.scalars for a in operands):
+            return False
 
+        def constant(a):
+            return torch.tensor(self.scalars[a.name]) if isinstance(a, torch.fx.Node) else a
 
-def _per(value, d: int) -> list[int]:
-    if value is None or (isinstance(value, (list, tuple)) and not value):
-        return []
-    if isinstance(value, (list, tuple)):
-        return [int(v) for v in value] * (d if len(value) == 1 else 1)
-    return [int(value)] * d
+        try:
+            value = node.target(*map(constant, node.args), **{k: constant(v) for k, v in node.kwargs.items()})
+        except (RuntimeError, TypeError):  # e.g. a device= argument: left to the table
+            return False
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            return False
+        self.scalars[node.name] = float(value.item())
+        return True
+
+    def rollback(self, mark: int) -> None:
+        """Drop the IR nodes a failed rule added (ids >= mark), so none is left without a consumer."""
+        dropped = set(range(mark, len(self.g)))
+        self.g.g.remove_nodes_from(dropped)
+        self.env = {k: v for k, v in self.env.items() if v not in dropped}
+        for table in (self.state, self.dtypes, self.fx_names):
+            for n in dropped:
+                table.pop(n, None)
+        self.constants -= dropped
+
+    def getitem(self, node) -> None:
+        src, index = node.args
+        rules = self.tuples.get(getattr(src, "name", None))
+        if rules is None:
+            self.fail(node, f"indexes `{src}`, which is not an operator returning several tensors")
+        mark = len(self.g)
+        try:
+            if index not in rules:
+                self.fail(node, f"element {index} of {src.target} has no synth operator mapping")
+            rules[index](node)
+        except UnsupportedConstruct:
+            if not self.opaque:
+                raise
+            self.rollback(mark)
+            self.opaque_call(src, index, node)
+
+    def opaque_call(self, node, index: int | None = None, result=None) -> None:
+        """Keep ATen call `node` (element `index` of its result, the value of fx node `result`) as PyTorch."""
+        result = node if result is None else result
+        if index is None and isinstance(node.meta.get("val"), (tuple, list)):
+            self.tuples[node.name] = {}  # each element read becomes its own opaque node (see getitem)
+            return
+        inputs: list[int] = []
+        parts = [self._source(node, v, inputs) for v in node.args]
+        parts += [f"{k}={self._source(node, v, inputs)}" for k, v in node.kwargs.items()]
+        args = ", ".join(parts)
+        if "{device}" in args:
+            if not inputs and not self.g.data_inputs():
+                self.fail(node, "places a new tensor on a device without any tensor to take the device from")
+            if not inputs:
+                inputs.append(self.g.data_inputs()[0])
+            args = args.replace("{device}", "{0}.device")
+        shape = self.shape(result)
+        params = {"call": str(node.target), "args": args, "index": index, "out": list(shape)}
+        self._add(result, "aten", inputs, None, params)
+
+    def _source(self, node, value, inputs: list[int]) -> str:
+        """Python source for one argument of an opaque call; tensors become `{slot}` of `inputs`."""
+        if isinstance(value, torch.fx.Node):
+            if value.name in self.scalars:
+                self.fail(node, "an opaque call reads a one-element constant tensor")
+            t = self.tensor(node, value, any_dtype=True)
+            if t not in inputs:
+                inputs.append(t)
+            return f"{{{inputs.index(t)}}}"
+        if isinstance(value, (list, tuple)):
+            return f"[{', '.join(self._source(node, v, inputs) for v in value)}]"
+        if isinstance(value, torch.device):
+            return "{device}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"float('{value}')"
+        if isinstance(value, (bool, int, float, str)) or value is None:
+            return repr(value).replace("{", "{{").replace("}", "}}")
+        if isinstance(value, (torch.dtype, torch.memory_format, torch.layout)):
+            return str(value)
+        self.fail(node, f"an opaque call has an argument of type {type(value).__name__}")

@@ -7,11 +7,10 @@ so a model trained on synth's data sees the same prompt at test time.
 
 from __future__ import annotations
 
+from search.generators.base import Messages
 from synth.prompts import PromptTemplate
 from verify.task import Task
 from verify.verdict import Verdict
-
-from search.generators.base import Messages
 
 
 def task_messages(task: Task) -> Messages:

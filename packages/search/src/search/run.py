@@ -16,10 +16,10 @@ from pathlib import Path
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from verify.task import Task
 
 from search.judge import Judge
 from search.result import SearchResult
+from verify.task import Task
 
 
 def load_task(spec: str) -> Task:

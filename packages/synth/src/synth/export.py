@@ -21,6 +21,15 @@ from synth.prompts import PromptTemplate
 MANIFEST = "manifest.jsonl"
 
 
+def split_file(split: str) -> str:
+    """Name of a split's veRL parquet (`split=train` or `split=heldout`); rl's configs read it through this.
+
+    >>> split_file("heldout")
+    'heldout.parquet'
+    """
+    return f"{split}.parquet"
+
+
 def task_meta(record: Record, split: str) -> dict:
     return {"id": record.id, "source": "synth", "level": record.level, "ops": record.ops, "dtype": "float32",
             "hash": record.hash, "seed": record.seed, "index": record.index, "split": split}
@@ -66,7 +75,7 @@ def write_parquet(out: Path, entries: Iterable[dict], split: str, prompt: Prompt
     import pandas as pd
 
     rows = [verl_row(e, (out / e["path"]).read_text(), prompt, data_source) for e in entries]
-    path = out / f"{split}.parquet"
+    path = out / split_file(split)
     pd.DataFrame(rows, columns=["data_source", "prompt", "ability", "reward_model", "extra_info"]).to_parquet(
         path, index=False)
     return path

@@ -48,7 +48,8 @@ class Graph:
         The output shape is `shape` if given, else inferred when every input's shape is known.
         """
         spec = get_op(op)
-        if len(inputs) != spec.arity:
+        # arity None: any number of tensor inputs (an opaque ATen call that stays PyTorch)
+        if spec.arity is not None and len(inputs) != spec.arity:
             raise ValueError(f"operator {op!r} takes {spec.arity} tensor inputs, got {len(inputs)}")
         for t in inputs:
             if t not in self.g:

@@ -17,12 +17,18 @@ from synth.prompts import PromptTemplate
 from synth.stats import summarize
 
 
+def _shard_order(path: Path) -> tuple[int, str]:
+    """shard_<n>[_<choices>]: by shard number, then by the job's other choices."""
+    number = path.name.split("_")[1]
+    return (int(number) if number.isdigit() else -1, path.name)
+
+
 def merge(out: str | Path, data_source: str = "drtriton/synth", prompt: PromptTemplate | None = None) -> dict:
     """Merge `out/shard_*` into `out`; returns the merged summary."""
     from synth.ops import compute_ops
 
     out = Path(out)
-    shards = sorted(out.glob("shard_*"), key=lambda p: int(p.name.split("_")[1]) if p.name[6:].isdigit() else -1)
+    shards = sorted(out.glob("shard_*"), key=_shard_order)
     shards = [s for s in shards if (s / MANIFEST).is_file()]
     if not shards:
         raise FileNotFoundError(f"no shard_*/{MANIFEST} under {out}; run `python -m synth -m shard=0,1 out={out}` first")

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from functools import partial
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
 
 from synth.export import MANIFEST, read_manifest, write_parquet, write_task
 from synth.generate import SHARD_STRIDE, Workers
@@ -27,8 +32,6 @@ from synth.validate import Validator
 
 def build(sampler_cfg: dict, solver_cfg: dict, validate_cfg: dict) -> tuple[Sampler, Validator]:
     """(sampler, validator) from plain config dicts; runs in every worker process."""
-    from hydra.utils import instantiate
-
     return Sampler(instantiate(solver_cfg), **sampler_cfg), Validator(**validate_cfg)
 
 
@@ -52,24 +55,19 @@ def excluded_hashes(paths) -> set[str]:
 
 
 def output_dir(cfg: DictConfig) -> Path:
-    """`out`, or `out/shard_<shard>` inside a Hydra multirun (merge them with `python -m synth.merge`)."""
+    """`out`, or inside a Hydra multirun `out/shard_<shard>` followed by the job's other swept choices
+    (`out/shard_0_solver=pulp`), so the jobs of `-m solver=fast,pulp` never write into one folder. Merge the
+    shards with `python -m synth.merge out`."""
     out = Path(cfg.out)
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-            out = out / f"shard_{cfg.shard}"
-    except ImportError:
-        pass
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        # override_dirname leaves out the keys that only size or place a job (synth.yaml's exclude_keys)
+        choices = re.sub(r"[^A-Za-z0-9=.,_-]+", "_", HydraConfig.get().job.override_dirname)
+        out = out / (f"shard_{cfg.shard}" + (f"_{choices}" if choices else ""))
     return out
 
 
 def run(cfg: DictConfig) -> dict:
     """Generate, validate, deduplicate and write the dataset described by `cfg`; returns the summary."""
-    from hydra.utils import instantiate
-    from tqdm import tqdm
-
     jobs_plan = plan(_plain(cfg.level), _plain(cfg.n))
     sampler_cfg = _plain(cfg.sampler)
     if cfg.teacher.enabled and cfg.teacher.supported_only:

@@ -10,7 +10,9 @@ else an unread tensor of the planned rank, else a new data input;
 ranks along the spine are planned by dynamic programming that minimises breaks and picks uniformly among
 the best plans, and the operators are put in the order (of `orderings` random ones) with fewest breaks. Other inputs take a dangling tensor first (fan-in), else reuse any earlier tensor with
 probability `p_reuse` (fan-out), else a new leaf (a data input, or an `nn.Parameter` with probability
-`p_parameter`). Tensors nothing reads are the program's outputs.
+`p_parameter`). An input slot that needs positive values (sqrt, log, div's divisor) always gets a fresh
+`input_positive` leaf, and a terminal operator's output (argmax's indices) is never read. Tensors nothing
+reads are the program's outputs.
 
 Dims: one integer variable per tensor dim in [1, max_dim], the operators' rules (`Op.constrain`), and
 global caps: elements of all tensors and weights <= `max_elements`, FLOPs <= `max_flops`.
@@ -130,15 +132,21 @@ class Sampler:
             moves = [m for m in self._rank_moves(ops[i], r, best[i + 1]) if m[0] == best[i][r]]
             _, r_in, r_out, fresh = rng.choice(moves)
             plan.append((r_in, r_out, fresh))
-            r = r_out
+            r = 0 if ops[i].terminal else r_out
         return plan
 
     @staticmethod
     def _rank_moves(op: Op, r: int, best_next: list[int]):
-        if r and op.accepts(r):
-            return [(best_next[ro], r, ro, False) for ro in op.rank_options(r)]
+        """(breaks from here on, input rank, output rank, input 0 is new) for `op` when the spine tensor has
+        rank `r` (0: none). A terminal operator's output ends the spine: the next operator starts anew; an
+        operator with a positive input starts one (its input 0 is always a fresh positive leaf)."""
+        def after(ro):
+            return best_next[0 if op.terminal else ro]
+
+        if r and op.accepts(r) and 0 not in op.positive_slots:
+            return [(after(ro), r, ro, False) for ro in op.rank_options(r)]
         penalty = 1 if r else 0
-        return [(penalty + best_next[ro], ri, ro, True) for ri in RANKS for ro in op.rank_options(ri)]
+        return [(penalty + after(ro), ri, ro, True) for ri in RANKS for ro in op.rank_options(ri)]
 
     def wire(self, ops: list[Op], rng: random.Random, mode: str = "normal") -> tuple[Graph, dict[int, int]]:
         """The graph of `ops` with structural parameters and no shapes, and the rank of every tensor."""
@@ -152,15 +160,22 @@ class Sampler:
             if isolated:
                 r0 = rng.choice([r for r in RANKS if op.accepts(r)])
                 r_out = rng.choice(op.rank_options(r0))
-            dangling = [t for t in g.sinks() if rank[t] == r0] if fresh0 and not isolated else []
+            dangling = ([t for t in self._readable(g, g.sinks()) if rank[t] == r0]
+                        if fresh0 and not isolated and 0 not in op.positive_slots else [])
             if dangling:
                 first, fresh = rng.choice(dangling), [False]
+            elif 0 in op.positive_slots:
+                first, fresh = self._positive_leaf(g, rank, r0), [True]
             elif isolated or fresh0 or spine is None:
                 first, fresh = self._leaf(g, rank, r0, rng, data=True), [True]
             else:
                 first, fresh = spine, [False]
             ins = [first]
             for slot in range(1, op.arity):
+                if slot in op.positive_slots:
+                    ins.append(self._positive_leaf(g, rank, rng.choice(op.side_ranks(r0, slot))))
+                    fresh.append(True)
+                    continue
                 t, is_new = self._side_input(g, rank, op.side_ranks(r0, slot), ins, rng, isolated)
                 ins.append(t)
                 fresh.append(is_new)
@@ -179,16 +194,27 @@ class Sampler:
         rank[n] = r
         return n
 
+    @staticmethod
+    def _positive_leaf(g: Graph, rank: dict, r: int) -> int:
+        n = g.add("input_positive")
+        rank[n] = r
+        return n
+
     def _side_input(self, g, rank, ranks, taken, rng, isolated) -> tuple[int, bool]:
         if not isolated:
-            dangling = [t for t in g.sinks() if rank[t] in ranks and t not in taken]
+            dangling = [t for t in self._readable(g, g.sinks()) if rank[t] in ranks and t not in taken]
             if dangling:
                 return rng.choice(dangling), False
             if rng.random() < self.p_reuse:
-                earlier = [t for t in g.nodes() if rank[t] in ranks and t not in taken]
+                earlier = [t for t in self._readable(g, g.nodes()) if rank[t] in ranks and t not in taken]
                 if earlier:
                     return rng.choice(earlier), False
         return self._leaf(g, rank, rng.choice(list(ranks)), rng, data=False), True
+
+    @staticmethod
+    def _readable(g: Graph, tensors: list[int]) -> list[int]:
+        """`tensors` without the outputs of terminal operators (index tensors nothing reads)."""
+        return [t for t in tensors if not g.op(t).terminal]
 
     # dims -----------------------------------------------------------------------------------------------
     def problem(self, g: Graph, rank: dict[int, int]) -> tuple[Problem, dict[int, list[int]]]:

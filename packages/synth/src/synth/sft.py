@@ -30,12 +30,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from verify import Verifier, VerifyConfig
-from verify.task import Task
-
 from synth.ir import Graph
 from synth.prompts import PromptTemplate
 from synth.teacher import Unsupported, lower, supported_ops
+from verify import Verifier, VerifyConfig
+from verify.task import Task
 
 PAIRS = "sft_pairs.parquet"
 SUMMARY = "sft_summary.json"
@@ -76,10 +75,10 @@ def supported_sampler_ops() -> list[str]:
 
 
 def _verify_config(cfg: dict) -> VerifyConfig:
-    return VerifyConfig(device=cfg.get("device", "auto"), trials=cfg.get("trials", 5),
-                        shape_variants=cfg.get("shape_variants", 1), timing=cfg.get("timing", False),
-                        compile_baseline=cfg.get("compile_baseline", False),
-                        timeout_s=cfg.get("timeout_s", 120.0))
+    """The teacher's verifier: `teacher.verify` (verify's `verifier` group), else VerifyConfig's defaults."""
+    settings = cfg.get("verify") or {}
+    # run.py's OmegaConf.to_object already builds the structured node as a VerifyConfig
+    return settings if isinstance(settings, VerifyConfig) else VerifyConfig.from_mapping(settings)
 
 
 def lower_entries(out: Path, entries: list[dict]) -> list[tuple[dict, Task, object]]:

@@ -27,11 +27,18 @@ def input_ranks(op: Op) -> set[int]:
     return ranks
 
 
+def _readable(producer: Op, consumer: Op) -> bool:
+    """Synthesis never reads a terminal operator's output (argmax's int64 indices), and feeds the positive
+    slots (sqrt's, log's input) fresh positive leaves: a consumer all of whose slots are such reads none."""
+    return not producer.terminal and not set(range(consumer.arity or 1)) <= set(consumer.positive_slots)
+
+
 def feasible_pairs(names: list[str]) -> set[tuple[str, str]]:
-    """Ordered (producer, consumer) pairs that ranks allow."""
+    """Ordered (producer, consumer) pairs that synthesis can make: ranks allow them and the producer's
+    output may be read by the consumer."""
     outs = {n: output_ranks(get_op(n)) for n in names}
     ins = {n: input_ranks(get_op(n)) for n in names}
-    return {(a, b) for a in names for b in names if outs[a] & ins[b]}
+    return {(a, b) for a in names for b in names if outs[a] & ins[b] and _readable(get_op(a), get_op(b))}
 
 
 def chi_square(counts: list[int]) -> tuple[float, float]:

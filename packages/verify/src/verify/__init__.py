@@ -6,9 +6,10 @@
 """
 from verify.candidate import Candidate, FormatError, extract_program
 from verify.config import VerifyConfig
+from verify.memory import TaskTooLarge
 from verify.task import Task, TaskError
 from verify.verdict import STAGES, Timing, Verdict
 from verify.verifier import Verifier
 
-__all__ = ["Candidate", "FormatError", "extract_program", "VerifyConfig", "Task", "TaskError", "STAGES",
-           "Timing", "Verdict", "Verifier"]
+__all__ = ["Candidate", "FormatError", "extract_program", "VerifyConfig", "Task", "TaskError", "TaskTooLarge",
+           "STAGES", "Timing", "Verdict", "Verifier"]

@@ -1,7 +1,9 @@
 """The Candidate contract and the format stage: extract the program, then check it statically.
 
 A candidate arrives as text (an LLM completion or a plain .py file). The program is the last fenced
-Python block; a text with no fence that parses as a program defining `ModelNew` is taken whole.
+Python block (fences as Markdown reads them: a line of three or more backticks or tildes, any info string
+after the language, closed by a line of the same fence alone, so a ``` inside a docstring does not end the
+block); a text with no fence that parses as a program is taken whole. Line endings are normalised first.
 Static checks reject what no honest kernel needs (timer patching, side streams, interpreter escapes);
 the dynamic checks in the worker back each of them up.
 """
@@ -13,12 +15,16 @@ from dataclasses import dataclass
 
 from verify.pyparse import parse
 
-_FENCE = re.compile(r"```[ \t]*(python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+# an opening fence: up to 3 spaces, 3+ backticks or tildes, then the info string (language first)
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*([^`\s]*)[^`]*$")
+# the languages a block may be tagged with to count as the program (untagged blocks count too)
+PYTHON_TAGS = ("", "python", "python3", "py", "py3")
 
 # Modules and names that give a candidate a way around the checks; a kernel never needs them.
 FORBIDDEN_MODULES = (
     "ctypes", "gc", "inspect", "subprocess", "signal", "importlib", "multiprocessing", "builtins",
     "torch._C", "torch.utils._python_dispatch", "torch._dynamo", "pickle", "marshal", "socket",
+    "torch.library", "torch._library", "torch.compile", "torch._inductor", "verify",
 )
 FORBIDDEN_NAMES = ("__import__", "exec", "eval", "globals", "__builtins__", "_getframe", "__subclasses__")
 # Roots whose attributes a candidate must not assign to (timers, sync, the reference's ops, Triton).
@@ -49,12 +55,15 @@ class Candidate:
 def extract_program(text: str) -> str:
     """Return the last fenced Python block of `text` (or `text` itself if it is a bare program).
 
-    >>> extract_program("Here:\\n```python\\nx = 1\\n```\\nbetter:\\n```python\\nx = 2\\n```")
+    >>> extract_program("Here:\\n```python\\nx = 1\\n```\\nbetter:\\n```py title=k.py\\nx = 2\\n```")
     'x = 2\\n'
+    >>> extract_program("```python\\ns = 'a ``` in a string'\\n```")
+    "s = 'a ``` in a string'\\n"
     >>> extract_program("class ModelNew: pass")
     'class ModelNew: pass'
     """
-    blocks = [m.group(2) for m in _FENCE.finditer(text)]
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    blocks = _python_blocks(text)
     if blocks:
         return blocks[-1]
     try:
@@ -64,6 +73,27 @@ def extract_program(text: str) -> str:
     if text.strip():
         return text  # a bare program (a .py file); the static checks judge it
     raise FormatError("no_code_block", "empty candidate; put the program in one ```python block")
+
+
+def _python_blocks(text: str) -> list[str]:
+    """The contents of the fenced blocks tagged as Python or untagged, in order; a block left open runs to
+    the end of the text (a completion cut off by its token limit)."""
+    blocks, fence, tag, body = [], None, "", []
+    for line in text.split("\n"):
+        if fence is None:
+            m = _FENCE_OPEN.match(line)
+            if m:
+                fence, tag, body = m.group(1), m.group(2).lower(), []
+        elif line.strip() and set(line.strip()) == {fence[0]} and len(line.strip()) >= len(fence) \
+                and len(line) - len(line.lstrip(" ")) <= 3:
+            if tag in PYTHON_TAGS:
+                blocks.append("".join(f"{b}\n" for b in body))
+            fence = None
+        else:
+            body.append(line)
+    if fence is not None and tag in PYTHON_TAGS and any(b.strip() for b in body):
+        blocks.append("".join(f"{b}\n" for b in body))
+    return blocks
 
 
 def check_program(program: str) -> None:
@@ -77,13 +107,16 @@ def check_program(program: str) -> None:
         raise FormatError("missing_modelnew", "the program must define `class ModelNew(nn.Module)` at top level")
     if not _triton_kernels(tree):
         raise FormatError("no_triton_kernel", "no @triton.jit kernel defined; write the compute as Triton kernels")
-    for base in classes["ModelNew"].bases:
-        if _dotted(base).split(".")[-1] == "Model":
-            raise FormatError("subclasses_model", "ModelNew must not subclass the reference Model; "
-                              "subclass nn.Module and implement forward with Triton kernels")
-    _check_forbidden(tree)
-    _check_assignments(tree)
-    _check_streams(tree)
+    try:
+        for base in classes["ModelNew"].bases:
+            if _dotted(base).split(".")[-1] == "Model":
+                raise FormatError("subclasses_model", "ModelNew must not subclass the reference Model; "
+                                  "subclass nn.Module and implement forward with Triton kernels")
+        _check_forbidden(tree)
+        _check_assignments(tree)
+        _check_streams(tree)
+    except RecursionError:  # _dotted on a chain of thousands of attributes
+        raise FormatError("syntax_error", "the program nests expressions too deeply to be checked") from None
 
 
 def _dotted(node: ast.AST) -> str:

@@ -23,6 +23,8 @@ from verify.task import Task, TaskError
 from verify.verifier import Verifier
 
 EXIT_ACCEPTED, EXIT_REJECTED, EXIT_BAD_INPUT = 0, 1, 2
+# values of `output`: a readable verdict, or one verdict as JSON
+OUTPUTS = ("text", "json")
 
 
 class InputError(ValueError):
@@ -56,8 +58,9 @@ def run_one(cfg: DictConfig) -> int:
     return EXIT_ACCEPTED if verdict.accepted else EXIT_REJECTED
 
 
-def batch_pairs(spec: str) -> list[tuple[str, Task, str]]:
-    """(name, task, candidate text) from a folder with tasks/ + candidates/, or a JSONL of paths."""
+def batch_pairs(spec: str) -> list[tuple[str, Task | TaskError, str]]:
+    """(name, task, candidate text) from a folder with tasks/ + candidates/, or a JSONL of paths. A task
+    that cannot be read takes its TaskError's place: that pair gets an error row, the others run."""
     p = Path(spec)
     if p.is_dir():
         tasks, cands = p / "tasks", p / "candidates"
@@ -69,7 +72,7 @@ def batch_pairs(spec: str) -> list[tuple[str, Task, str]]:
                 t = tasks / f"{c.stem.split('__')[0]}.py"
                 if not t.is_file():
                     raise InputError(f"candidate {c.name} has no task {t.name} in {tasks}")
-                out.append((c.stem, Task.from_file(t), c.read_text()))
+                out.append((c.stem, _task_or_error(t), c.read_text(errors="replace")))
         return out
     if p.is_file():
         out = []
@@ -78,14 +81,37 @@ def batch_pairs(spec: str) -> list[tuple[str, Task, str]]:
                 continue
             try:
                 row = json.loads(line)
-                task = Task.from_file(row["task"])
+                task = _task_or_error(Path(row["task"]))
                 text = row["completion"] if "completion" in row else _read(row["candidate"], "candidate")
-            except (ValueError, KeyError) as e:
+            except (ValueError, KeyError, TypeError) as e:
                 raise InputError(f"{p}:{i + 1}: expected {{\"task\": path, \"candidate\": path}} or "
                                  f"{{\"task\": path, \"completion\": text}} ({e})") from None
             out.append((row.get("name", f"{i}"), task, text))
         return out
     raise InputError(f"batch not found: {p} (a folder with tasks/ and candidates/, or a JSONL file)")
+
+
+def _task_or_error(path: Path) -> Task | TaskError:
+    try:
+        return Task.from_file(path)
+    except TaskError as e:
+        return e
+
+
+def _verdicts(verifier: Verifier, pairs: list[tuple[Task, str]]) -> list:
+    """A verdict per pair, or the exception that took its place: one pair never stops the others."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    def one(pair):
+        try:
+            return verifier.verify(*pair)
+        except Exception as e:  # a broken task, or a verifier fault: that pair's row says which
+            return e
+
+    with ThreadPoolExecutor(max(1, verifier.workers)) as pool:
+        return list(tqdm(pool.map(one, pairs), total=len(pairs), desc="verify", unit="cand"))
 
 
 def _write_rows(path: str | None, rows: list[dict]) -> None:
@@ -99,10 +125,20 @@ def _write_rows(path: str | None, rows: list[dict]) -> None:
 
 def run_batch(cfg: DictConfig) -> int:
     pairs = batch_pairs(cfg.batch)
+    runnable = [(t, c) for _, t, c in pairs if isinstance(t, Task)]
     with make_verifier(cfg) as verifier:
-        verdicts = verifier.verify_many([(t, c) for _, t, c in pairs], progress=True, return_exceptions=True)
-    rows = [{"name": n, "task_id": t.id, "accepted": False, "error": f"bad task: {v}"} if isinstance(v, TaskError)
-            else {"name": n, **v.to_dict()} for (n, t, _), v in zip(pairs, verdicts)]
+        done = iter(_verdicts(verifier, runnable))
+    rows = []
+    for name, task, _ in pairs:
+        v = next(done) if isinstance(task, Task) else task
+        if isinstance(v, TaskError):
+            rows.append({"name": name, "task_id": getattr(task, "id", None), "accepted": False,
+                         "error": f"bad task: {v}"})
+        elif isinstance(v, Exception):
+            rows.append({"name": name, "task_id": task.id, "accepted": False,
+                         "error": f"verifier fault: {type(v).__name__}: {str(v)[:300]}"})
+        else:
+            rows.append({"name": name, **v.to_dict()})
     for row in rows:
         status = "ACCEPTED" if row["accepted"] else row.get("error") or f"rejected {row['stage']} {row['error_class']}"
         print(f"{row['name']:32s} {status}")
@@ -119,7 +155,8 @@ def run_suite(cfg: DictConfig) -> int:
     bad = adversarial_cases()
     jobs = [(t, c) for t, c in good] + [(case["task"], case["text"]) for case in bad]
     with make_verifier(cfg) as verifier:
-        print(f"fixture suite: {len(good)} correct candidates, {len(bad)} adversarial, backend {verifier.backend}")
+        print(f"fixture suite: {len(good)} correct candidates, {len(bad)} adversarial, "
+              f"backend {verifier.backend}, candidate confinement {verifier.confinement}")
         verdicts = verifier.verify_many(jobs, progress=True, desc="fixtures")
     rows, failures = [], 0
     for (task, _), v in zip(good, verdicts[:len(good)]):
@@ -144,6 +181,8 @@ def run_suite(cfg: DictConfig) -> int:
 def run(cfg: DictConfig) -> int:
     """Dispatch on the config; returns the exit status."""
     try:
+        if cfg.output not in OUTPUTS:
+            raise InputError(f"output={cfg.output} is not a choice: use one of {', '.join(OUTPUTS)}")
         if cfg.task or cfg.candidate:
             return run_one(cfg)
         if cfg.batch:
@@ -175,5 +214,7 @@ def main() -> None:
     except Exception as e:  # with HYDRA_FULL_ERROR=1 Hydra raises instead of exiting
         if _STARTED:
             raise
-        print(f"error: {e}", file=sys.stderr)
+        # Hydra's "Error merging override ..." wraps the reason (key, expected type): one line with both
+        cause = " ".join(str(e.__cause__).split()) if e.__cause__ else ""
+        print(f"error: {e}" + (f": {cause}" if cause else ""), file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)

@@ -26,11 +26,12 @@ def flatten(out) -> list:
 
 def compare(out, ref, atol: dict, rtol: dict, floors: list | None = None, floor_factor: float = 0.0,
             truths: list | None = None) -> Comparison:
-    """`floors[i]`: output i's reference rounding error (see error_floors); `floor_factor` times it is allowed
-    on top of atol + rtol * |reference|. `truths[i]` (see unstable_truths): output i's float64 reference
-    where the float32 one is itself unreliable; a value outside the tolerance still passes when it is within
-    atol + rtol * |truth| of the truth plus the float32 reference's own distance to it (as accurate as the
-    reference)."""
+    """`floors[i]`: output i's reference rounding error as `(a, b)`, element j's being a + b * |reference_j|
+    (see error_floors); `floor_factor` times it is allowed on top of atol + rtol * |reference_j|, so the slack
+    of every element follows its own magnitude. `truths[i]` (see unstable_truths): output i's float64
+    reference where the float32 one is itself unreliable; a value outside the tolerance still passes when
+    it is within atol + rtol * |truth| of the truth plus the float32 reference's own distance to it (as
+    accurate as the reference)."""
     outs, refs = flatten(out), flatten(ref)
     if len(outs) != len(refs):
         return Comparison(False, "shape_mismatch", f"returned {len(outs)} outputs, expected {len(refs)}")
@@ -60,7 +61,7 @@ def compare(out, ref, atol: dict, rtol: dict, floors: list | None = None, floor_
                               "input, or overflow?)")
         key = str(r.dtype).replace("torch.", "")
         a, rt = float(atol.get(key, 1e-4)), float(rtol.get(key, 1e-4))
-        floor = floor_factor * float(floors[i]) if floors and i < len(floors) else 0.0
+        floor_abs, floor_rel = _floor_terms(floors[i] if floors and i < len(floors) else None, floor_factor)
         o64, r64 = o.double(), r.double()
         finite = torch.isfinite(r64)
         diff = (o64 - r64).abs().where(finite, torch.zeros_like(o64))
@@ -68,38 +69,66 @@ def compare(out, ref, atol: dict, rtol: dict, floors: list | None = None, floor_
         max_abs = float(diff.max()) if diff.numel() else 0.0
         max_rel = float(rel.where(r64.abs() > a, torch.zeros_like(rel)).max()) if rel.numel() else 0.0
         worst.max_abs, worst.max_rel = max(worst.max_abs, max_abs), max(worst.max_rel, max_rel)
-        over = diff > a + floor + rt * r64.abs()
+        over = diff > a + floor_abs + (rt + floor_rel) * r64.abs()
         truth = truths[i] if truths and i < len(truths) else None
         if over.any() and truth is not None and tuple(truth.shape) == tuple(r.shape):
             t = truth.to(o.device, torch.float64)
             as_good = (o64 - t).abs() <= a + rt * t.abs() + (r64 - t).abs()
             over &= ~(as_good & torch.isfinite(t))
         if over.any():
-            slack = f" + {floor:.3g} (the reference's float32 rounding error x{floor_factor:g})" if floor else ""
+            slack = (f" + {floor_abs:.3g} + {floor_rel:.3g}*|ref| (the reference's float32 rounding error "
+                     f"x{floor_factor:g})") if floor_abs or floor_rel else ""
             return Comparison(False, "wrong_values", f"{where}{int(over.sum())} of {r.numel()} values outside "
                               f"atol={a:g}{slack}, rtol={rt:g} (max abs err {max_abs:.3g})", max_abs, max_rel)
     return worst
 
 
-def error_floors(out32, out64) -> list[float]:
-    """Per output: the largest |float32 reference - float64 reference|, the rounding error any float32
-    program of this computation has to live with. 0 where the output is not float32, or where the two
-    disagree by more than 1e-3 of the output's scale (not rounding: randomness or an unstable op; the
-    plain tolerances apply there).
+def _floor_terms(floor, factor: float) -> tuple[float, float]:
+    """(absolute, relative) slack from one output's floor: an (a, b) pair, or a plain number (absolute only,
+    as a worker that could not measure the floor passes 0.0)."""
+    if floor is None or not factor:
+        return 0.0, 0.0
+    if isinstance(floor, (tuple, list)):
+        return factor * float(floor[0]), factor * float(floor[1])
+    return factor * float(floor), 0.0
+
+
+def error_floors(out32, out64) -> list[tuple[float, float]]:
+    """Per output: the float32 reference's rounding error as a line over magnitude, `(a, b)` with
+    |float32 reference_j - float64 reference_j| <= a + b * |float64 reference_j| for every element j. `b` is
+    the largest relative error of the larger half of the elements, `a` what the others need beyond it: an
+    elementwise op (error proportional to each value) gets a ~ 0, so its small values keep a tight slack;
+    a long reduction (error about the same everywhere) gets its largest error in `a`. (0, 0) where the
+    output is not float32, or where the two disagree by more than 1e-3 of the output's scale (not rounding:
+    randomness or an unstable op; the plain tolerances apply there).
 
     >>> import torch
     >>> x = torch.randn(64, 4096, dtype=torch.float64)
-    >>> f = error_floors(x.float().sum(1), x.sum(1))[0]
-    >>> 0 < f < 1e-4
+    >>> a, b = error_floors(x.float().sum(1), x.sum(1))[0]
+    >>> 0 < a < 1e-4
+    True
+    >>> y = torch.randn(4096, dtype=torch.float64).mul(8).exp()
+    >>> a, b = error_floors(y.float(), y)[0]
+    >>> a < 1e-6 * float(y.max()) and 0 < b < 1e-7
     True
     >>> error_floors(torch.ones(3), torch.zeros(3, dtype=torch.float64))
-    [0.0]
+    [(0.0, 0.0)]
     """
     floors = []
     for a, b in zip(flatten(out32), flatten(out64)):
         err, scale = _rounding(a, b)
-        floors.append(err if err <= 1e-3 * max(scale, 1e-30) else 0.0)
+        floors.append(_error_line(a, b) if 0 < err <= 1e-3 * max(scale, 1e-30) else (0.0, 0.0))
     return floors
+
+
+def _error_line(a32: torch.Tensor, b64: torch.Tensor) -> tuple[float, float]:
+    b = b64.to(a32.device, torch.float64)
+    finite = torch.isfinite(b) & torch.isfinite(a32)
+    err, mag = (a32.double() - b).abs()[finite], b.abs()[finite]
+    positive = mag[mag > 0]
+    large = mag >= positive.median() if positive.numel() else torch.zeros_like(mag, dtype=torch.bool)
+    rel = float((err[large] / mag[large]).max()) if bool(large.any()) else 0.0
+    return float((err - rel * mag).clamp_min(0).max()), rel
 
 
 def unstable_truths(out32, out64) -> list:
@@ -134,3 +163,43 @@ def _rounding(a, b) -> tuple[float, float]:
     if not bool(finite.any()):
         return 0.0, 0.0
     return float((a.double() - b).abs()[finite].max()), float(b.abs()[finite].max())
+
+
+def state_mismatch(mine: dict, ref_before: dict, ref_after: dict, atol: dict, rtol: dict) -> str | None:
+    """Why the candidate's buffers do not hold the state the reference's forwards left (None when they do).
+
+    Every buffer the reference changed over the trials (running statistics, step counters) must be found,
+    with the same values, among the candidate's buffers of the same shape and dtype, whatever their names
+    or order: the state is compared by role, so renaming it does not skip the check. `mine`: the
+    candidate's buffers after the same forwards; `ref_before`/`ref_after`: the reference's before and after.
+
+    >>> import torch
+    >>> before = {"bn.running_mean": torch.zeros(3)}
+    >>> after = {"bn.running_mean": torch.ones(3)}
+    >>> state_mismatch({"mean": torch.ones(3)}, before, after, {}, {}) is None
+    True
+    >>> print(state_mismatch({"mean": torch.zeros(3)}, before, after, {}, {}))  # doctest: +ELLIPSIS
+    the reference's forward updates buffer 'bn.running_mean' ...
+    """
+    free = list(mine.items())
+    for name, after in ref_after.items():
+        before = ref_before.get(name)
+        if before is None or _identical(before, after):
+            continue
+        peers = [(n, t) for n, t in free if tuple(t.shape) == tuple(after.shape) and t.dtype == after.dtype]
+        match = next(((n, t) for n, t in peers if compare(t, after, atol, rtol).ok), None)
+        if match is not None:
+            free.remove(match)
+            continue
+        if peers:
+            closest = f"; the nearest, {peers[0][0]!r}: {compare(peers[0][1], after, atol, rtol).message}"
+        else:
+            closest = f"; ModelNew has no buffer of shape {tuple(after.shape)} and dtype {after.dtype}"
+        return (f"the reference's forward updates buffer {name!r} (e.g. running statistics of a norm layer) "
+                f"and no buffer of ModelNew holds the same values after the trials{closest}. Keep that state "
+                "in a registered buffer (register_buffer) and update it as the reference does")
+    return None
+
+
+def _identical(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a.cpu(), b.cpu()))

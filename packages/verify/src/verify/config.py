@@ -5,6 +5,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+from hydra.core.config_store import ConfigStore
+
 # Aten ops a candidate may call outside its kernels without it counting as torch compute:
 # allocation, views, copies and data movement.
 FREE_TORCH_OPS = (
@@ -19,7 +21,7 @@ FREE_TORCH_OPS = (
 )
 
 # fields that change how a verification runs but never its verdict (left out of the cache key)
-_NOT_IN_DIGEST = ("ref_cache_gb",)
+_NOT_IN_DIGEST = ("ref_cache_gb", "kernel_cache", "persistent_workers", "max_jobs_per_worker")
 
 
 @dataclass
@@ -86,12 +88,17 @@ class VerifyConfig:
     mem_cap_gb: float = 8.0
     # GPU memory cap per worker process, GiB; null = an equal share of 90% of the card per worker
     gpu_mem_gb: float | None = None
-    # keep worker processes across candidates: "auto" (on GPUs, where a CUDA context costs seconds),
-    # "always" or "never" (a fresh forked process per candidate). A kept worker is replaced as soon as a
-    # candidate could have left anything behind (see verify/zygote.py)
-    persistent_workers: str = "auto"
+    # "never": a fresh forked, confined process per candidate (the trust boundary: nothing a candidate does
+    # reaches the next; on a GPU each creates its CUDA context). "always" (or "auto": on GPUs only): one kept,
+    # unconfined process runs candidates in turn and is replaced once one could have left anything behind
+    # (verify/zygote.py); faster on a GPU, but a patch no check sees would carry over to later candidates
+    persistent_workers: str = "never"
     # candidates a kept worker verifies before it is replaced anyway
     max_jobs_per_worker: int = 64
+    # Triton's (and Inductor's) cache: "private" (a fresh one per candidate: nothing one candidate compiles
+    # or plants reaches another; each compiles its own kernels) or "shared" (one per verifier, kept across
+    # its candidates: a repeated kernel compiles once, and a candidate could plant entries for later ones)
+    kernel_cache: str = "private"
     # run the static checks of the format stage (the dynamic checks always run)
     static_checks: bool = True
     # CPU interpreter only: first compile every kernel the forward launches with Triton's GPU front end
@@ -112,11 +119,13 @@ class VerifyConfig:
             raise ValueError(f"verify.l2_flush must be write or read, got {self.l2_flush!r}")
         if self.device not in ("auto", "cuda", "cpu"):
             raise ValueError(f"verify.device must be auto, cuda or cpu, got {self.device!r}")
+        if self.kernel_cache not in ("private", "shared"):
+            raise ValueError(f"verify.kernel_cache must be private or shared, got {self.kernel_cache!r}")
         if self.persistent_workers not in ("auto", "always", "never"):
             raise ValueError(f"verify.persistent_workers must be auto, always or never, got {self.persistent_workers!r}")
 
     @classmethod
-    def from_mapping(cls, m) -> "VerifyConfig":
+    def from_mapping(cls, m) -> VerifyConfig:
         """Build from a dict or DictConfig, naming unknown keys instead of ignoring them."""
         m = dict(m)
         known = {f.name for f in fields(cls)}
@@ -135,3 +144,9 @@ class VerifyConfig:
         """Hash of the fields that change a verdict (cache key part)."""
         fields_ = {k: v for k, v in self.to_dict().items() if k not in _NOT_IN_DIGEST}
         return hashlib.sha256(json.dumps(fields_, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# The `verifier` config group's schema: verifier/default.yaml extends it, so every package that takes
+# `- verifier@verify: default` gets these fields and their types, and a wrong key or type fails at
+# composition naming the key. Registered on import; verify's search-path plugin imports this module.
+ConfigStore.instance().store(group="verifier", name="schema", node=VerifyConfig)

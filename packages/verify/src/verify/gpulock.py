@@ -9,13 +9,42 @@ With a `status_path`, the lock also reports what its process is doing: `wait SIN
 `hold SINCE WAITED`, `work SINCE WAITED` (held, no limit) or `idle 0 WAITED` (wall-clock seconds; WAITED is the total time spent waiting so far).
 The sandbox reads it to leave lock waits out of a job's timeout and to stop a job that holds the GPU
 too long (a hanging forward would otherwise stall every other worker on the device).
+
+One lock per GPU for the whole machine (`machine_lock_path`): every Verifier (each veRL reward worker
+builds its own) and anything else that times on a GPU takes the same file, named after the device's
+UUID (CUDA_VISIBLE_DEVICES renumbers devices per process; the UUID does not), in a folder every process
+of the machine sees (/dev/shm, else the temp folder).
 """
 from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 import time
 from contextlib import contextmanager
+
+# the machine's lock folder: memory-backed and shared by every process of the machine
+MACHINE_LOCK_DIR = "/dev/shm/drtriton-locks" if os.path.isdir("/dev/shm") else \
+    os.path.join(tempfile.gettempdir(), "drtriton-locks")
+
+
+def machine_lock_path(device_key: str, lock_dir: str | None = None) -> str:
+    """The lock file of one device (`device_key`: its UUID, or any name every user of it agrees on),
+    created with its turnstile so that a confined worker, which may open but not create files there, can
+    take it.
+
+    >>> import tempfile; d = tempfile.mkdtemp()
+    >>> machine_lock_path("GPU-1234/x", d) == os.path.join(d, "GPU-1234_x.lock")
+    True
+    """
+    lock_dir = lock_dir or MACHINE_LOCK_DIR
+    os.makedirs(lock_dir, mode=0o777, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in device_key)
+    path = os.path.join(lock_dir, f"{safe}.lock")
+    for p in (path, path + ".turnstile"):
+        fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o666)
+        os.close(fd)
+    return path
 
 
 class GpuLock:

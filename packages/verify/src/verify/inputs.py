@@ -1,9 +1,12 @@
 """Seeded inputs and shape variants of a task.
 
 Inputs come from the task's own `get_inputs()` under a per-trial seed, so every trial sees fresh random
-data (never zeros). Shape variants re-run the task with its module-level size constants changed: the
-constants `get_inputs` reads and `get_init_inputs` does not (batch, sequence, spatial sizes, not weight
-shapes). A candidate that hard-codes the default shapes fails there.
+data (never zeros). Shape variants re-run the task with its sizes changed: the module-level size constants
+`get_inputs` reads and `get_init_inputs` does not (batch, sequence, spatial sizes, not weight shapes), or,
+in a task without such constants, the literal sizes of the tensors `get_inputs` makes (those no weight
+shape repeats). The first variant grows every size (a grid fixed at the default size leaves the rest of
+the output unwritten), the others shrink them, all to odd, unaligned values. A candidate that hard-codes
+the default shapes fails there; a variant the task itself cannot run is dropped by the reference job.
 """
 from __future__ import annotations
 
@@ -65,48 +68,179 @@ def guarded(t: torch.Tensor) -> torch.Tensor:
     return buf[: t.numel()].view(t.shape)
 
 
+def zero_float_inputs(inputs) -> bool:
+    """True when the inputs hold floating-point tensors and every one of them is all zeros (tests need
+    random data); a task whose inputs are all integers (indices, token ids) is not refused for it.
+
+    >>> zero_float_inputs([torch.zeros(3), 4]), zero_float_inputs([torch.randint(0, 9, (3,))])
+    (True, False)
+    """
+    floats = [t for t in inputs if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    return bool(floats) and all(float(t.abs().sum()) == 0 for t in floats)
+
+
 def make_inputs(module, seed: int, device) -> list:
     """The task's inputs for one trial (seeded), on `device`, floating-point ones NaN-guarded."""
     seed_everything(seed)
     return [guarded(x) if isinstance(x, torch.Tensor) else x for x in to_device(module.get_inputs(), device)]
 
 
-def _names_in(fn: ast.FunctionDef) -> set[str]:
-    return {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+def _names_in(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+_INT_OPS = {ast.Add: int.__add__, ast.Sub: int.__sub__, ast.Mult: int.__mul__, ast.FloorDiv: int.__floordiv__}
+
+
+def _int_value(node: ast.AST) -> int | None:
+    """The value of an int literal or of an arithmetic expression of them (`2048 * 2`), else None."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _INT_OPS:
+        left, right = _int_value(node.left), _int_value(node.right)
+        if left is not None and right is not None and not (isinstance(node.op, ast.FloorDiv) and right == 0):
+            return _INT_OPS[type(node.op)](left, right)
+    return None
+
+
+def _reach(tree: ast.Module, names: set[str]) -> set[str]:
+    """`names` and every module-level name their module-level assignments read, transitively
+    (`input_shape = (batch_size, 3)` makes a function that reads input_shape read batch_size too)."""
+    assigned = {n.targets[0].id: n.value for n in tree.body
+                if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)}
+    found, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += _names_in(assigned[name]) if name in assigned else []
+    return found
 
 
 def size_constants(code: str) -> dict[str, int]:
-    """Module-level int constants that `get_inputs` uses and `get_init_inputs` does not."""
+    """Module-level int constants (literals or arithmetic of literals, `N = 2048 * 2`) that `get_inputs`
+    reads, directly or through other module-level names, and neither `get_init_inputs` nor Model does.
+
+    >>> size_constants("N = 2048 * 2\\nC = 3\\nshape = (N, C)\\ndef get_inputs():\\n    return [shape]\\n"
+    ...                "def get_init_inputs():\\n    return [C]\\n")
+    {'N': 4096}
+    """
     tree = parse(code)
     funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     if "get_inputs" not in funcs:
         return {}
-    used = _names_in(funcs["get_inputs"])
-    init_used = _names_in(funcs["get_init_inputs"]) if "get_init_inputs" in funcs else set()
+    used = _reach(tree, _names_in(funcs["get_inputs"]))
     model = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Model"), None)
-    model_used = {n.id for n in ast.walk(model) if isinstance(n, ast.Name)} if model else set()
+    tied = _reach(tree, set().union(*(_names_in(n) for n in (funcs.get("get_init_inputs"), model) if n)))
     out = {}
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                and isinstance(node.value, ast.Constant) and type(node.value.value) is int):
-            name = node.targets[0].id
-            if name in used and name not in init_used and name not in model_used and node.value.value > 2:
-                out[name] = node.value.value
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, value = node.targets[0].id, _int_value(node.value)
+            if value is not None and name in used and name not in tied and value > 2:
+                out[name] = value
     return out
 
 
+def grown(v: int) -> int:
+    """A size about a quarter larger, odd.
+
+    >>> grown(64), grown(1024), grown(3)
+    (81, 1281, 5)
+    """
+    return (v + max(1, v // 4)) | 1
+
+
+def shrunk(v: int, k: int = 0) -> int:
+    """The k-th smaller size, odd, at least 3.
+
+    >>> shrunk(64), shrunk(64, 1), shrunk(4)
+    (33, 23, 3)
+    """
+    return max(3, v // (2 + k) + 1) | 1
+
+
 def shape_variants(code: str, n: int) -> list[str]:
-    """Up to `n` versions of the task code with its size constants shrunk to odd, unaligned values.
+    """Up to `n` versions of the task code with its sizes changed: the first grown, the others shrunk.
 
     >>> code = "B = 64\\nD = 8\\ndef get_inputs():\\n    return [B, D]\\ndef get_init_inputs():\\n    return [D]\\n"
-    >>> print(shape_variants(code, 1)[0].splitlines()[0])
-    B = 33
+    >>> [v.splitlines()[0] for v in shape_variants(code, 2)]
+    ['B = 81', 'B = 33']
+    >>> literal = ("def get_inputs():\\n    return [torch.randn(48, 1000)]\\n"
+    ...            "def get_init_inputs():\\n    return []\\n")
+    >>> print(shape_variants(literal, 1)[0].splitlines()[1].strip())
+    return [torch.randn(61, 1251)]
     """
-    consts = size_constants(code)
-    if not consts or n <= 0:
+    if n <= 0:
         return []
-    return [_with_constants(code, {name: max(3, v // (2 + k) + 1) | 1 for name, v in consts.items()})
-            for k in range(n)]
+    sizes = [grown] + [lambda v, k=k: shrunk(v, k) for k in range(n - 1)]
+    consts = size_constants(code)
+    if consts:
+        return [_with_constants(code, {name: size(v) for name, v in consts.items()}) for size in sizes]
+    literals = literal_sizes(code)
+    if not literals:
+        return []
+    return [_with_literals(code, size) for size in sizes]
+
+
+# tensor factories whose positional int arguments (or first tuple/list argument) are the sizes
+_SIZE_FACTORIES = ("randn", "rand", "zeros", "ones", "empty", "full")
+
+
+def _size_nodes(call: ast.Call) -> list[ast.Constant]:
+    """The int literals giving the size of the tensor a factory call makes (none for other calls)."""
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    args = list(call.args)
+    if name == "randint":  # randint(high, size) or randint(low, high, size): only the size
+        args = [a for a in args if isinstance(a, (ast.Tuple, ast.List))]
+    elif name not in _SIZE_FACTORIES:
+        return []
+    args += [kw.value for kw in call.keywords if kw.arg == "size"]
+    if args and isinstance(args[0], (ast.Tuple, ast.List)):
+        args = list(args[0].elts)
+    elif name == "full":
+        args = []
+    return [a for a in args if isinstance(a, ast.Constant) and type(a.value) is int and a.value > 2]
+
+
+def _tied_values(tree: ast.Module) -> set[int]:
+    """Int values that weight shapes may repeat: literals in get_init_inputs and Model, and the values of
+    the module-level constants either of them reads."""
+    parts = [n for n in tree.body if (isinstance(n, ast.FunctionDef) and n.name == "get_init_inputs")
+             or (isinstance(n, ast.ClassDef) and n.name == "Model")]
+    names = {n.id for part in parts for n in ast.walk(part) if isinstance(n, ast.Name)}
+    values = {n.value for part in parts for n in ast.walk(part)
+              if isinstance(n, ast.Constant) and type(n.value) is int}
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in names and isinstance(node.value, ast.Constant)):
+            values.add(node.value.value)
+    return values
+
+
+def _literal_nodes(tree: ast.Module) -> list[ast.Constant]:
+    funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "get_inputs"]
+    if not funcs:
+        return []
+    tied = _tied_values(tree)
+    return [c for call in ast.walk(funcs[0]) if isinstance(call, ast.Call)
+            for c in _size_nodes(call) if c.value not in tied]
+
+
+def literal_sizes(code: str) -> list[int]:
+    """The literal sizes of the tensors `get_inputs` makes that no weight shape repeats, in source order.
+
+    >>> literal_sizes("def get_inputs():\\n    return [torch.randn(16, 512), torch.randint(0, 10, (16,))]\\n"
+    ...               "def get_init_inputs():\\n    return [512]\\n")
+    [16, 16]
+    """
+    return [c.value for c in _literal_nodes(parse(code))]
+
+
+def _with_literals(code: str, size) -> str:
+    tree = parse(code)
+    for node in _literal_nodes(tree):
+        node.value = size(node.value)
+    return ast.unparse(tree) + "\n"
 
 
 def scale_sizes(code: str, factor: int) -> str:

@@ -27,12 +27,10 @@ class LaunchTracker:
     errors: list = field(default_factory=list)
     # launch index -> positions of tensor args the launch wrote (filled in detect mode)
     written: dict = field(default_factory=dict)
-    # > 0 while a kernel runs: torch ops then belong to Triton (the interpreter), not the candidate
-    in_kernel: int = 0
 
     def reset(self, mode: str) -> None:
         """Start a new forward in `mode`; `written` survives into a following noop run."""
-        self.mode, self.launches, self.errors, self.in_kernel = mode, [], [], 0
+        self.mode, self.launches, self.errors = mode, [], []
         if mode == "detect":
             self.written = {}
 
@@ -47,14 +45,11 @@ class LaunchTracker:
             self.launches.append(Launch(name, current_stream()))
             return None
         before = [t.clone() for t in tensors] if self.mode == "detect" else None
-        self.in_kernel += 1
         try:
             result = orig(fn, *args, grid=grid, warmup=False, **kwargs)
         except BaseException as e:
             self.errors.append(f"{name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
             raise
-        finally:
-            self.in_kernel -= 1
         self.launches.append(Launch(name, current_stream()))
         if before is not None:
             self.written[idx] = [i for i, (b, t) in enumerate(zip(before, tensors)) if not same(b, t)]

@@ -74,18 +74,35 @@ class Binary:
 
 @dataclass
 class Speedup:
-    """GRPO baseline of the paper: 1 + f(speedup) if accepted, else 0 (f = log by default)."""
+    """GRPO baseline of the paper: 1 + max(f(speedup), floor) if accepted, else 0 (f = log by default).
+
+    The paper gives no formula beyond "1 + f(speedup)"; with f = log a correct kernel slower than 0.37x would
+    score below a wrong one (0), so the speed term is clipped at `floor` > -1: every correct program scores at
+    least 1 + floor > 0. `r_s` is f itself, unclipped, as in `Decoupled`.
+
+    >>> from verify.verdict import Timing
+    >>> v = Verdict(task_id="t")
+    >>> for stage in ("format", "compile", "faithful", "correct", "timed"): v.passed(stage)
+    >>> v.eager, v.candidate = Timing(1.0, 0, 1.0, 1.0, 5), Timing(10.0, 0, 10.0, 10.0, 5)
+    >>> r = Speedup()(v); round(r["score"], 3), round(r["r_s"], 3)
+    (0.5, -2.303)
+    """
 
     # speed transform f
     transform: SpeedTransform = None
+    # lower bound of the speed term in the score, > -1 so that correct always scores above wrong (0)
+    floor: float = -0.5
 
     def __post_init__(self):
         self.transform = self.transform or SpeedTransform()
+        if not -1.0 < self.floor <= 0.0:
+            raise ValueError(f"Speedup.floor must be in (-1, 0] so a correct program scores above a wrong "
+                             f"one, got {self.floor}")
 
     def __call__(self, v: Verdict) -> dict:
         r_c = float(v.accepted)
         r_s = self.transform(v) if v.accepted else 0.0
-        return {"score": r_c * (1.0 + r_s), "r_c": r_c, "r_s": r_s, **components(v)}
+        return {"score": r_c * (1.0 + max(r_s, self.floor)), "r_c": r_c, "r_s": r_s, **components(v)}
 
 
 @dataclass

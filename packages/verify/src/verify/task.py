@@ -63,16 +63,24 @@ class Task:
         if not path.is_file():
             raise TaskError(f"task file not found: {path} (pass task=PATH to a KernelBench-form .py file)")
         sidecar = path.with_suffix(".json")
-        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        meta = _read_sidecar(sidecar) if sidecar.is_file() else {}
         meta.setdefault("id", path.stem)
         meta.setdefault("source", str(path.parent))
         meta.update(metadata)
         if "ops" in meta:
+            if not isinstance(meta["ops"], (list, tuple)):
+                raise TaskError(f"{sidecar}: \"ops\" must be a list of operator names, got {meta['ops']!r}")
             meta["ops"] = tuple(meta["ops"])
         known = {f for f in cls.__dataclass_fields__}
         extra = {k: meta.pop(k) for k in list(meta) if k not in known}
-        meta.setdefault("meta", {}).update(extra)
-        return cls.from_code(path.read_text(), **meta)
+        if not isinstance(meta.setdefault("meta", {}), dict):
+            raise TaskError(f"{sidecar}: \"meta\" must be an object, got {meta['meta']!r}")
+        meta["meta"].update(extra)
+        try:
+            code = path.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise TaskError(f"task file {path} cannot be read as text: {e}") from None
+        return cls.from_code(code, **meta)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -84,6 +92,18 @@ class Task:
         d = dict(d)
         d["ops"] = tuple(d.get("ops", ()))
         return cls(**d)
+
+
+def _read_sidecar(sidecar: Path) -> dict:
+    """The metadata object of a task's .json sidecar; TaskError (naming the file) when it is not one."""
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise TaskError(f"task metadata {sidecar} is not valid JSON ({e}); fix it or delete it") from None
+    if not isinstance(meta, dict):
+        raise TaskError(f"task metadata {sidecar} must hold a JSON object such as "
+                        f"{{\"level\": 1, \"ops\": [\"relu\"]}}, not a {type(meta).__name__}")
+    return meta
 
 
 def check_task_code(code: str, where: str = "<task>") -> None:

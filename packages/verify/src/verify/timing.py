@@ -164,9 +164,10 @@ def _device_ms_per_call(fn, args, streams, cycles_per_ms: float, host_ms: float,
 
 
 def _timed_chunk(fn, arg_sets, streams, flush, flush_mode: str, n: int, ahead_ms: float,
-                 cycles_per_ms: float) -> tuple[list, float]:
+                 cycles_per_ms: float, last: dict | None = None) -> tuple[list, float]:
     """`n` timed calls behind a spin of `ahead_ms`. Returns their device times and by how many ms the CPU
-    fell behind the GPU (<= 0: every call was fully enqueued before the GPU reached its start event)."""
+    fell behind the GPU (<= 0: every call was fully enqueued before the GPU reached its start event).
+    `last`, when given, keeps the output of the latest call on each input set (by index)."""
     mark = _Event(enable_timing=True)
     starts = [_Event(enable_timing=True) for _ in range(n)]
     ends = [_Event(enable_timing=True) for _ in range(n)]
@@ -178,7 +179,10 @@ def _timed_chunk(fn, arg_sets, streams, flush, flush_mode: str, n: int, ahead_ms
     for i in range(n):
         flush_l2(flush, flush_mode, i)
         starts[i].record()
-        fn(*arg_sets[i % len(arg_sets)])
+        out = fn(*arg_sets[i % len(arg_sets)])
+        if last is not None:
+            last[i % len(arg_sets)] = out
+        del out
         _join(streams)
         ends[i].record()
         enqueued.append((_clock() - t0) * 1e3)
@@ -269,9 +273,11 @@ class _Captured:
         self.graph, self.sets, self.outs, self.n, self.groups = graph, sets, outs, n, groups
 
 
-def _capture(fn, args, calls: int, out_bytes: int, flush: torch.Tensor, flush_mode: str) -> _Captured | str:
+def _capture(fn, args, calls: int, out_bytes: int, flush: torch.Tensor, flush_mode: str,
+             final=None) -> _Captured | str:
     """A CUDA graph of up to `calls` / _MIN_REPLAYS calls of `fn` in groups behind an L2 flush (see the module
-    docstring), checked by one replay on other input values; or why it cannot be trusted (a string)."""
+    docstring), checked by one replay on other input values; or why it cannot be trusted (a string). The
+    input copies then hold `final`'s values (default `args`'), which the timed replays compute on."""
     size = _nbytes(a for a in args if isinstance(a, torch.Tensor))
     most = max(1, min(_GRAPH_CALLS, calls // _MIN_REPLAYS, _MAX_GRAPH_OUT_BYTES // max(out_bytes, 1)))
     copies = max(1, min(most, _MAX_COPY_BYTES // max(size, 1)))
@@ -303,7 +309,7 @@ def _capture(fn, args, calls: int, out_bytes: int, flush: torch.Tensor, flush_mo
         return f"CUDA graph capture failed ({_first_line(e)})"
     if not outputs_agree(outs, want):
         return "a replay of the captured calls does not compute from its inputs (host work or a branch at capture)"
-    fill_copies(sets, args)
+    fill_copies(sets, args if final is None else final)
     return _Captured(graph, sets, outs, groups * copies, groups)
 
 
@@ -421,12 +427,17 @@ def time_callable(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget
 
 def prepare_timing(fn, args, *, warmup: int, min_reps: int, max_reps: int, budget_ms: float,
                    flush: torch.Tensor, flush_mode: str = "write", arg_sets: list | None = None,
-                   method: str = "graph") -> "PreparedTiming":
+                   method: str = "graph", keep_outputs: bool = False) -> PreparedTiming:
     """Everything `time_callable` does before it times: warm-up calls, the host time per call, an estimate
     of the device time per call, and (graph method) the CUDA graph, captured and checked. None of it is a
     measurement that other work on the GPU could skew beyond sizing the graph (its calls follow the
     estimate only for calls of over a tenth of the budget), so it can run while other processes use the
-    GPU; only `PreparedTiming.measure()` needs the GPU to itself."""
+    GPU; only `PreparedTiming.measure()` needs the GPU to itself.
+
+    The timed calls compute on `arg_sets` (copies of `args` by default); warm-up and estimates on `args`.
+    Given other values there, a callable that replays answers it gave before is caught by the caller's
+    check of the timed calls' outputs: with `keep_outputs`, `measure()` leaves them in
+    `PreparedTiming.outputs` (every captured call's, or the last call's on each input set)."""
     arg_sets = arg_sets or [args]
     TRACKER.reset("count")
     with torch.no_grad():
@@ -444,13 +455,14 @@ def prepare_timing(fn, args, *, warmup: int, min_reps: int, max_reps: int, budge
             # a graph's calls cost no launch each: as many as the budget allows (at least min_reps)
             calls = int(min(_MAX_GRAPH_CALLS, max(min_reps, budget_ms / est)))
             fallback = "the callable launches kernels on other streams" if streams else ""
-            cap = None if fallback else _capture(fn, args, calls, _nbytes(_tensors(out)), flush, flush_mode)
+            cap = None if fallback else _capture(fn, args, calls, _nbytes(_tensors(out)), flush, flush_mode,
+                                                 final=arg_sets[0])
             if isinstance(cap, str):
                 cap, fallback = None, cap
         del out  # not kept alive through the timing (its memory may be what a call reuses)
     return PreparedTiming(fn, args, arg_sets, streams, host_ms, cap, fallback,
                           dict(min_reps=min_reps, max_reps=max_reps, budget_ms=budget_ms, flush=flush,
-                               flush_mode=flush_mode))
+                               flush_mode=flush_mode), keep_outputs)
 
 
 class PreparedTiming:
@@ -459,9 +471,11 @@ class PreparedTiming:
     then lets go of the graph and its input copies."""
 
     def __init__(self, fn, args, arg_sets, streams, host_ms: float, cap: _Captured | None, fallback: str,
-                 kw: dict):
+                 kw: dict, keep_outputs: bool = False):
         self.fn, self.args, self.arg_sets, self.streams, self.host_ms = fn, args, arg_sets, streams, host_ms
-        self._cap, self.fallback, self._kw = cap, fallback, kw
+        self._cap, self.fallback, self._kw, self._keep = cap, fallback, kw, keep_outputs
+        # outputs of the timed calls (keep_outputs), filled by measure()
+        self.outputs: list = []
 
     def measure(self) -> Timing:
         cap, self._cap = self._cap, None
@@ -471,10 +485,16 @@ class PreparedTiming:
             if cap is not None:
                 times, by_events, timed, mhz, why = _replay_times(cap, kw["budget_ms"], kw["min_reps"], kw["flush"],
                                                                   kw["flush_mode"], cycles_per_ms)
+                if self._keep:
+                    _synchronize()
+                    self.outputs = list(cap.outs)
                 return _summary(times, timed, self.host_ms, "graph_events" if why else "graph", why, sm_mhz=mhz,
                                 replay_ms=statistics.median(by_events))
-            return _stream_times(self.fn, self.args, self.arg_sets, self.streams, self.host_ms, self.fallback,
-                                 cycles_per_ms, **kw)
+            last = {} if self._keep else None
+            timing = _stream_times(self.fn, self.args, self.arg_sets, self.streams, self.host_ms,
+                                   self.fallback, cycles_per_ms, last=last, **kw)
+            self.outputs = [last[i] for i in sorted(last)] if last else []
+            return timing
 
 
 def _spin_cycles_hint() -> float:
@@ -485,7 +505,8 @@ def _spin_cycles_hint() -> float:
 
 
 def _stream_times(fn, args, arg_sets, streams, host_ms: float, fallback: str, cycles_per_ms: float, *,
-                  min_reps: int, max_reps: int, budget_ms: float, flush: torch.Tensor, flush_mode: str) -> Timing:
+                  min_reps: int, max_reps: int, budget_ms: float, flush: torch.Tensor, flush_mode: str,
+                  last: dict | None = None) -> Timing:
     """The stream method (see the module docstring), with the GPU held: calls timed in chunks behind a spin."""
     est = _device_ms_per_call(fn, args, streams, cycles_per_ms, host_ms)
     reps = int(min(max_reps, max(min_reps, budget_ms / est)))
@@ -500,7 +521,7 @@ def _stream_times(fn, args, arg_sets, streams, host_ms: float, fallback: str, cy
         n = min(chunk, reps - len(times))
         for _ in range(tries):
             chunk_times, behind_ms = _timed_chunk(fn, arg_sets, streams, flush, flush_mode, n, ahead_ms,
-                                                  cycles_per_ms)
+                                                  cycles_per_ms, last)
             if behind_ms <= 0.0:
                 break
             ahead_ms = min(_MAX_AHEAD_MS, ahead_ms + 2.0 * behind_ms + 0.05)

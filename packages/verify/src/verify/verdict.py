@@ -25,10 +25,17 @@ ERROR_CLASSES = {
     "correct": (
         "runtime_error", "shape_mismatch", "dtype_mismatch", "nan_or_inf", "wrong_values", "input_mutated",
         "cached_output", "shape_specialized", "wrong_state", "out_of_bounds_write", "timeout", "crash",
-        "out_of_memory",
+        "out_of_memory", "task_too_large",
     ),
-    "timed": ("implausible_speed", "timing_error", "timeout", "crash", "out_of_memory"),
+    "timed": ("implausible_speed", "timing_error", "timed_output_wrong", "timing_inconsistent", "timeout",
+              "crash", "out_of_memory"),
 }
+
+
+# Failures of stage "timed" that mean the timing was fooled (the timed calls returned wrong outputs, or the
+# times claimed cannot have been measured): the candidate is rejected. Other timing failures (an error,
+# a timeout or OOM while timing) leave it accepted, untimed.
+FOOLED_TIMING = ("implausible_speed", "timed_output_wrong", "timing_inconsistent")
 
 
 @dataclass
@@ -100,7 +107,18 @@ class Verdict:
 
     @property
     def accepted(self) -> bool:
-        """Correct and faithful (timing is not required to accept)."""
+        """Correct and faithful, and not caught fooling the timing (timing is not required to accept).
+
+        >>> v = Verdict()
+        >>> for stage in ("format", "compile", "faithful", "correct"):
+        ...     v.passed(stage)
+        >>> v.accepted, v.fail("timed", "timing_error", "").accepted
+        (True, True)
+        >>> v.fail("timed", "implausible_speed", "").accepted
+        False
+        """
+        if self.stage == "timed" and self.error_class in FOOLED_TIMING:
+            return False
         return all(self.stages[s] == PASS for s in ("format", "compile", "faithful", "correct"))
 
     @property

@@ -1,25 +1,39 @@
 """Verifier worker processes (started by sandbox.Sandbox), in one of two modes.
 
-    python -m verify.zygote REQ_FD RESP_FD fork          # CPU: fork a fresh worker per job
-    python -m verify.zygote REQ_FD RESP_FD inline N      # GPU: run jobs here, at most N, then retire
+    python -m verify.zygote REQ_FD RESP_FD fork          # fork a fresh, confined worker per job
+    python -m verify.zygote REQ_FD RESP_FD inline N      # run jobs here, at most N, then retire
 
-Both import torch, Triton and verify.worker once (TRITON_INTERPRET comes from the environment).
-`fork` forks one disposable worker per request, so no candidate ever shares a process; a reaper thread
-reports each worker's exit status. `inline` keeps one CUDA context for many jobs (creating a context
-costs seconds and the driver serialises it), and retires the process the moment a candidate could have
-left anything behind: a rejection other than a plain wrong answer, a change to any watched function or
-flag, a thread it left running, or a CUDA error. Every job pickles (status, result, message) to its
-result file.
+Both import torch, Triton and verify.worker once (TRITON_INTERPRET comes from the environment) and
+never initialise CUDA in the server itself, so a forked worker can. `fork`: the server is trusted (it
+never runs a job itself) and forks one worker per request. The worker leaves the server's process group
+(`setsid`), closes every descriptor but its own two pipes (the server's pipes are the result channel of
+every other job), points its caches at its private folder and confines itself (verify/confine.py)
+before the job's code runs. The server is a child subreaper: a descendant that outlives its worker is
+re-parented to it and killed, as is the worker's whole process group when the job ends. Messages
+between a worker and the sandbox go through the server, which stamps each with the job it came from, so
+a worker cannot speak for another job.
+
+`inline` keeps one process (and one CUDA context) for many jobs: reference jobs (trusted code only), or
+candidates when `verify.persistent_workers=always` (weaker: see VerifyConfig.persistent_workers). It
+retires the moment a candidate could have left anything behind: a rejection other than a plain wrong
+answer, a change to any watched function or flag, a thread left running, or a CUDA error.
+
+Everything a worker says is JSON (the sandbox never unpickles what a candidate's process wrote); the
+verdict itself is never among it (verify/judge.py decides it in the sandbox's process).
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
+
+from verify import confine
 
 # Rejections after which the process is known clean: the candidate ran, answered wrongly, and touched
 # nothing it should not have (anything else retires an inline worker).
@@ -28,25 +42,69 @@ BENIGN = frozenset({
     "shape_specialized", "wrong_state", "triton_compile_error", "import_error", "init_error", "no_kernel_launch",
     "torch_fallback", "output_aliases_input", "tensor_subclass", "kernel_not_doing_work",
 })
+# the longest message a worker may send (a payload travels as a file, never through the pipe)
+MAX_MESSAGE = 2**20
+
+
+def send(conn: Connection, obj: dict) -> None:
+    conn.send_bytes(json.dumps(obj).encode())
+
+
+def recv(conn: Connection) -> dict:
+    return json.loads(conn.recv_bytes(MAX_MESSAGE))
+
+
+class Channel:
+    """A job's two-way line to the sandbox: `event()` reports progress (the judge answers some of them
+    through `control()`), `result()` ends the job."""
+
+    def __init__(self, out: Connection, ctl: Connection, job_id: str, lock: threading.Lock | None = None):
+        self.out, self.ctl, self.job_id, self._lock = out, ctl, job_id, lock or threading.Lock()
+
+    def _send(self, obj: dict) -> None:
+        with self._lock:
+            send(self.out, {**obj, "job_id": self.job_id})
+
+    def event(self, name: str, **fields) -> None:
+        self._send({"kind": "event", "name": name, **fields})
+
+    def control(self) -> dict:
+        """The sandbox's answer to the last event that asked for one."""
+        while True:
+            msg = pickle.loads(self.ctl.recv_bytes()) if self.ctl is not None else {}
+            if msg.get("kind") == "control":
+                return msg
+
+    def result(self, status: str, result, message: str) -> None:
+        self._send({"kind": "result", "status": status, "result": result, "message": message})
 
 
 def _setup(msg: dict) -> float:
     """Device and memory caps for this process; returns the seconds it took."""
-    import resource
-
     import torch
 
     started = time.perf_counter()
     job = msg["job"]
     if job["device"].startswith("cuda"):
         torch.cuda.set_device(torch.device(job["device"]))
+        torch.zeros(1, device=job["device"])  # create the context now, not inside the first job
+    _caps(msg)
+    return time.perf_counter() - started
+
+
+def _caps(msg: dict) -> None:
+    """The job's memory caps (a kept worker gets each job's own: a big task reserves more, see memory.py)."""
+    import resource
+
+    import torch
+
+    job = msg["job"]
+    if job["device"].startswith("cuda"):
         if msg["gpu_mem"]:
             total = torch.cuda.get_device_properties(torch.device(job["device"])).total_memory
             torch.cuda.set_per_process_memory_fraction(min(1.0, msg["gpu_mem"] / total))
-        torch.zeros(1, device=job["device"])  # create the context now, not inside the first job
     elif msg["as_cap"]:
-        resource.setrlimit(resource.RLIMIT_AS, (msg["as_cap"], msg["as_cap"]))
-    return time.perf_counter() - started
+        resource.setrlimit(resource.RLIMIT_AS, (msg["as_cap"], resource.RLIM_INFINITY))
 
 
 def _redirect(log_path: str) -> None:
@@ -58,7 +116,7 @@ def _redirect(log_path: str) -> None:
     os.close(log)
 
 
-def _execute(msg: dict, setup_s: float) -> tuple:
+def _execute(msg: dict, setup_s: float, channel: Channel) -> tuple:
     from verify import worker
     from verify.gpulock import GpuLock
 
@@ -72,65 +130,151 @@ def _execute(msg: dict, setup_s: float) -> tuple:
             from verify.gpu_frontend import frontend_job
 
             return ("ok", frontend_job(job), "")
-        return ("ok", worker.candidate_job(job, lock), "")
+        return ("ok", worker.candidate_job(job, lock, channel), "")
     except BaseException as e:  # a candidate's SystemExit or KeyboardInterrupt included
         return ("error", None, f"{type(e).__name__}: {e}"[:500] + "\n" + traceback.format_exc()[-1500:])
 
 
-def _write(msg: dict, reply: tuple) -> None:
-    tmp = msg["result_path"] + ".tmp"
-    with open(tmp, "wb") as f:
-        pickle.dump(reply, f)
-    os.replace(tmp, msg["result_path"])
+def _confine(msg: dict) -> None:
+    """The file system and signal confinement (candidate code only). Applied after _setup: the CUDA
+    context and its device files are open by then, so the driver never meets the rules."""
+    if msg["kind"] in ("candidate", "frontend"):
+        mode = confine.apply(msg["private"], msg["hide"], msg["writable"])
+        if msg["confinement"] == "landlock" and mode != "landlock":
+            raise OSError("Landlock confinement was expected and is not available in this worker")
+
+
+def _child(msg: dict, out_fd: int, ctl_fd: int) -> None:
+    """The forked worker: leave the server's group and pipes, confine, run the job, exit."""
+    os.setsid()
+    confine.close_fds({out_fd, ctl_fd})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _redirect(msg["log_path"])
+    channel = Channel(Connection(out_fd, readable=False), Connection(ctl_fd, writable=False), msg["job_id"])
+    try:
+        confine.private_environment(msg["private"], msg.get("kernel_cache"))
+        setup_s = _setup(msg)
+        _confine(msg)
+        reply = _execute(msg, setup_s, channel)
+    except BaseException as e:
+        reply = ("error", None, f"{type(e).__name__}: {e}"[:500] + "\n" + traceback.format_exc()[-1500:])
+    try:
+        channel.result(*reply)
+    except (OSError, TypeError, ValueError) as e:
+        channel.result("error", None, f"the job's result could not be sent: {type(e).__name__}: {e}"[:500])
+    os._exit(0)
 
 
 def _serve_fork(req: Connection, resp: Connection) -> None:
+    confine.become_subreaper()
     send_lock, table_lock = threading.Lock(), threading.Lock()
     jobs: dict[int, str] = {}
+    controls: dict[str, Connection] = {}
+    relays: dict[str, threading.Thread] = {}
     alive = threading.Event()
     alive.set()
+    me = os.getpid()
+
+    def forward(job_id: str, conn: Connection) -> None:
+        """Relay a worker's messages, each stamped with its job (whatever the worker wrote in it)."""
+        while True:
+            try:
+                obj = recv(conn)
+            except (EOFError, OSError, ValueError):
+                break
+            if not isinstance(obj, dict):
+                continue
+            with send_lock:
+                send(resp, {**obj, "job_id": job_id})
+        conn.close()
+
+    def sweep() -> None:
+        """Kill every child that is not a live worker: descendants orphaned by their worker."""
+        with table_lock:
+            for pid in confine.children(me):
+                if pid not in jobs:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
 
     def reap() -> None:
         while alive.is_set() or jobs:
             try:
-                pid, status = os.wait()
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                if not alive.is_set():
-                    return
-                time.sleep(0.01)
+                pid = 0
+            if pid == 0:
+                sweep()
+                time.sleep(0.02)
                 continue
             with table_lock:
                 job_id = jobs.pop(pid, None)
-            if job_id is not None:
-                with send_lock:
-                    resp.send(("exited", job_id, os.waitstatus_to_exitcode(status)))
+            if job_id is None:
+                continue
+            try:
+                os.killpg(pid, signal.SIGKILL)  # the worker's group: whatever it started and left running
+            except (ProcessLookupError, PermissionError):
+                pass
+            # the job's messages end when nothing holds its pipe any more: its descendants die first
+            relay = relays.pop(job_id, None)
+            end = time.monotonic() + 5
+            while relay is not None and relay.is_alive() and time.monotonic() < end:
+                sweep()
+                relay.join(0.05)
+            ctl = controls.pop(job_id, None)
+            if ctl is not None:
+                ctl.close()
+            with send_lock:
+                send(resp, {"kind": "exited", "job_id": job_id, "code": os.waitstatus_to_exitcode(status)})
 
     threading.Thread(target=reap, daemon=True).start()
     while True:
         try:
-            msg = req.recv()
+            msg = pickle.loads(req.recv_bytes())
         except (EOFError, OSError):
             break
-        with table_lock:
+        if msg.get("kind") == "control":
+            ctl = controls.get(msg["job_id"])
+            if ctl is not None:
+                try:
+                    ctl.send_bytes(pickle.dumps(msg))
+                except OSError:
+                    pass
+            continue
+        out_r, out_w = os.pipe()
+        ctl_r, ctl_w = os.pipe()
+        with table_lock:  # registered before the reaper can see the worker exit
             pid = os.fork()
             if pid == 0:
-                _redirect(msg["log_path"])
-                _write(msg, _execute(msg, _setup(msg)))
-                os._exit(0)
+                _child(msg, out_w, ctl_r)
             jobs[pid] = msg["job_id"]
+            os.close(out_w)
+            os.close(ctl_r)
+            controls[msg["job_id"]] = Connection(ctl_w, readable=False)
+            relay = relays[msg["job_id"]] = threading.Thread(
+                target=forward, args=(msg["job_id"], Connection(out_r, writable=False)), daemon=True)
+            relay.start()
         with send_lock:
-            resp.send(("started", msg["job_id"], pid))
+            send(resp, {"kind": "started", "job_id": msg["job_id"], "pid": pid})
     alive.clear()
+    with table_lock:  # the sandbox closed: no job outlives the server
+        for pid in jobs:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
 
-def _still_clean(reply: tuple, pristine: dict, threads: int) -> bool:
+def _still_clean(reply: tuple, verdict: dict | None, pristine: dict, threads: int) -> bool:
     """May this process run another candidate after the one that produced `reply`?"""
     import torch
 
     from verify.integrity import changed, snapshot
 
-    status, result, _ = reply
-    if status != "ok" or (result["error_class"] is not None and result["error_class"] not in BENIGN):
+    status = reply[0]
+    if status != "ok" or verdict is None or (verdict.get("error_class") not in (None, *BENIGN)):
         return False
     for name in [m for m in sys.modules if m.startswith("_drt_")]:
         del sys.modules[name]
@@ -148,29 +292,36 @@ def _serve_inline(req: Connection, resp: Connection, max_jobs: int) -> None:
     from verify.integrity import snapshot
 
     pristine, setup_s, threads = None, 0.0, threading.active_count()
+    lock = threading.Lock()
     for n in range(1, max_jobs + 1):
         try:
-            msg = req.recv()
+            msg = pickle.loads(req.recv_bytes())
         except (EOFError, OSError):
             return
-        resp.send(("started", msg["job_id"], os.getpid()))
+        if msg.get("kind") == "control":  # an answer to a job that ended meanwhile
+            continue
+        channel = Channel(resp, req, msg["job_id"], lock)
+        send(resp, {"kind": "started", "job_id": msg["job_id"], "pid": os.getpid()})
         _redirect(msg["log_path"])
+        confine.private_environment(msg["private"], msg.get("kernel_cache"))
         if pristine is None:
             setup_s = _setup(msg)
             pristine = snapshot()
-        reply = _execute(msg, setup_s)
+        else:
+            _caps(msg)
+        reply = _execute(msg, setup_s, channel)
         setup_s = 0.0
-        _write(msg, reply)
+        channel.result(*reply)
         if msg["kind"] == "reference":
             for name in [m for m in sys.modules if m.startswith("_drt_")]:
                 del sys.modules[name]
             clean = True
         else:
-            clean = _still_clean(reply, pristine, threads)
+            clean = _still_clean(reply, (reply[1] or {}).get("self_check"), pristine, threads)
         last = not clean or n == max_jobs
         if last:  # announced before "exited", so the next job waits for a fresh process
-            resp.send(("retire", msg["job_id"], None))
-        resp.send(("exited", msg["job_id"], 0))
+            send(resp, {"kind": "retire", "job_id": msg["job_id"]})
+        send(resp, {"kind": "exited", "job_id": msg["job_id"], "code": 0})
         if last:
             return
 

@@ -1,7 +1,8 @@
-"""Any OpenAI-compatible chat endpoint (OpenAI, vLLM/SGLang servers, llama.cpp server, ...).
-
-The key is read from the environment variable named by `api_key_env` (never from config files). Prompts
-are sent concurrently; each asks for `n` choices, and servers that return fewer are asked again.
+"""Any OpenAI-compatible chat endpoint (OpenAI, vLLM/SGLang servers, llama.cpp server, ...), on the `openai`
+SDK: its retries with backoff (rate limits, 5xx, dropped connections), per-request timeouts and typed
+errors. The key is read from the environment variable named by `api_key_env` (never from config files).
+Prompts are sent `concurrency` at a time; each asks for `n` choices, and servers that return fewer are asked
+again.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+import openai
 
 from search.generators.base import Generator, Messages
 
@@ -27,33 +28,37 @@ class OpenAIGenerator(Generator):
         max_tokens: int = 4096,
         timeout_s: float = 600.0,
         concurrency: int = 8,
+        max_retries: int = 4,
         extra_body: dict | None = None,
     ) -> None:
         key = os.environ.get(api_key_env, "") if api_key_env else ""
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
         self.concurrency, self.extra_body = max(1, concurrency), dict(extra_body or {})
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.client = httpx.Client(headers=headers, timeout=timeout_s)
+        self.base_url = base_url.rstrip("/")
+        # a local server needs no key, but the SDK refuses an empty one: send a placeholder it never checks
+        self.client = openai.OpenAI(
+            api_key=key or "none", base_url=self.base_url, timeout=timeout_s, max_retries=max_retries
+        )
 
     def _ask(self, messages: Messages, n: int) -> list[str]:
         texts: list[str] = []
         while len(texts) < n:
-            body = {
-                "model": self.model,
-                "messages": messages,
-                "n": n - len(texts),
-                "temperature": self.temperature,
-                "max_tokens": self.max_tokens,
-                **self.extra_body,
-            }
-            r = self.client.post(self.url, json=body)
-            if r.status_code != 200:
-                raise RuntimeError(f"{self.url} answered {r.status_code}: {r.text[:300]}")
-            choices = r.json().get("choices") or []
-            if not choices:
-                raise RuntimeError(f"{self.url} returned no choices: {r.text[:300]}")
-            texts += [c["message"]["content"] or "" for c in choices]
+            try:
+                r = self.client.chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    n=n - len(texts),
+                    temperature=self.temperature,
+                    max_tokens=self.max_tokens,
+                    extra_body=self.extra_body or None,
+                )
+            except openai.APIStatusError as e:
+                raise RuntimeError(f"{self.base_url} answered {e.status_code}: {str(e.message)[:300]}") from e
+            except openai.APIConnectionError as e:
+                raise RuntimeError(f"{self.base_url} unreachable after retries: {e}") from e
+            if not r.choices:
+                raise RuntimeError(f"{self.base_url} returned no choices for model {self.model}")
+            texts += [c.message.content or "" for c in r.choices]
         return texts[:n]
 
     def generate(self, prompts: Sequence[Messages], n: int = 1) -> list[list[str]]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from verify.task import Task
-from verify.verdict import Verdict
-
 from search import prompts
 from search.costs import CostModel
 from search.generators.base import Generator, Messages, prompt_hash
 from search.judge import Judge
 from search.result import Attempt, SearchResult
+from verify.task import Task
+from verify.verdict import Verdict
+
+# `Attempt.assembly` of a whole program its generator assembled with operators left in PyTorch
+HYBRID_WHOLE = "generator's hybrid: kernels and torch operators"
 
 
 @dataclass
@@ -99,11 +101,22 @@ class Run:
         return attempt
 
     def whole_program(self, n: int, kind: str = "whole") -> list[Attempt]:
-        """n samples for the whole task, verified strictly."""
+        """n samples for the whole task, verified strictly; a program our own generator says it assembled
+        with PyTorch parts (the teacher's hybrids: `is_hybrid`) is verified as an assembly is."""
         messages = prompts.task_messages(self.task)
         texts = self.generate([messages], n)[0]
-        verdicts = self.verify([(self.task, t) for t in texts])
-        return [self.record(kind, self.task, messages, t, v) for t, v in zip(texts, verdicts)]
+        declared = getattr(self.generator, "is_hybrid", None)
+        hybrid = [bool(declared and declared(t)) for t in texts]
+        verdicts: dict[int, Verdict] = {}
+        for flag in (False, True):
+            picked = [i for i, h in enumerate(hybrid) if h == flag]
+            verdicts.update(zip(picked, self.verify([(self.task, texts[i]) for i in picked], hybrid=flag)))
+        return [
+            self.record(
+                kind, self.task, messages, t, verdicts[i], assembly=HYBRID_WHOLE if hybrid[i] else None
+            )
+            for i, t in enumerate(texts)
+        ]
 
     def finish(self, candidates: list[Attempt]) -> SearchResult:
         """Pick the cheapest accepted attempt among `candidates` (ties: the earliest; accepted attempts whose
@@ -112,7 +125,9 @@ class Run:
         if accepted:
             best = min(accepted, key=lambda a: (a.cost is None, a.cost or 0.0))
             if self.judge.wants_compile:
-                hybrid = best.kind == "assembly" and "torch" in (best.assembly or "")
+                hybrid = (
+                    best.kind == "assembly" and "torch" in (best.assembly or "")
+                ) or best.assembly == HYBRID_WHOLE
                 best.verdict = self.judge.rescore(self.task, best.text, hybrid)
                 best.cost = self.cost.candidate(best.verdict)
                 self.result.notes.append("best program re-verified with the torch.compile baseline")

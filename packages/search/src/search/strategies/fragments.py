@@ -2,7 +2,8 @@
 
 1. Trace the task into the IR (`search.frontend`); enumerate contiguous fragments of 1..min(max_len, n)
    operators, shortest first, plus the whole program as the original task (so a fused whole-program
-   kernel is always a candidate, whatever n is).
+   kernel is always a candidate, whatever n is). ATen calls the frontend kept opaque stay PyTorch: no
+   fragment contains one, and the maximal runs between them are fragments too, whatever their length.
 2. Ask the generator for `n` kernels per fragment, in one batch; verify every one against its fragment task.
 3. Cost each fragment by its best verified kernel and each operator by its PyTorch cost (cost model:
    measured time on GPU, launch counts on CPU); the cheapest cover is a shortest path (`search.assembly`).
@@ -15,6 +16,8 @@ A task the frontend cannot trace is searched as a whole program only (the reason
 """
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 from search import prompts
 from search.assembly import NoAssemblyError, best_assembly, enumerate_spans
@@ -55,7 +58,14 @@ class FragmentSearch(Strategy):
             return run.finish(run.whole_program(min(self.n, run.samples_left())))
 
         n_ops = len(program)
-        spans = enumerate_spans(n_ops, self.max_len)
+        spans = [s for s in enumerate_spans(n_ops, self.max_len) if not _has_opaque(program, s)]
+        if program.opaque:
+            spans += [s for s in _opaque_free_runs(program) if s not in spans]
+            calls = sorted({program.graph.params(program.ops[i])["call"] for i in program.opaque})
+            run.result.notes.append(
+                f"frontend: {len(program.opaque)} of {n_ops} operators are ATen calls that "
+                f"stay PyTorch ({', '.join(calls)}); no fragment contains one"
+            )
         fragments = {s: program.fragment(*s) for s in spans if not (self.whole_program and s == (0, n_ops))}
         jobs = [(s, fragments[s].task) for s in spans if s in fragments]
         if self.whole_program:
@@ -128,3 +138,13 @@ class FragmentSearch(Strategy):
             worst = max(plan.kernels, key=lambda s: s.stop - s.start)
             best.pop((worst.start, worst.stop))
         return run.finish(assembled + whole)
+
+
+def _has_opaque(program, span: tuple[int, int]) -> bool:
+    return any(span[0] <= i < span[1] for i in program.opaque)
+
+
+def _opaque_free_runs(program) -> list[tuple[int, int]]:
+    """The maximal runs of operators between opaque calls (the teacher's fragments: one fused kernel each)."""
+    bounds = [-1, *program.opaque, len(program)]
+    return [(a + 1, b) for a, b in pairwise(bounds) if b > a + 1]

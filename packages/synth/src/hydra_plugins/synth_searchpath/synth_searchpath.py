@@ -1,11 +1,12 @@
-"""Hydra search-path plugin: makes `pkg://synth.conf` visible to every Hydra app.
-
-Kept import-light on purpose: Hydra imports every plugin at start-up.
+"""Hydra search-path plugin: makes `pkg://synth.conf` visible to this workspace's apps only (the rule is
+`workspace_app` in verify's plugin). Kept import-light on purpose: Hydra imports every plugin at start-up.
 """
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
+from hydra_plugins.verify_searchpath.verify_searchpath import workspace_app
 
 
 class SynthSearchPathPlugin(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        search_path.append(provider="synth", path="pkg://synth.conf")
+        if workspace_app(search_path):
+            search_path.append(provider="synth", path="pkg://synth.conf")

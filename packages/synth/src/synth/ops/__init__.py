@@ -11,7 +11,16 @@ operators are what synthesis samples; creation operators (`input`, `input_unifor
 the graph's leaves. Parameters are plain dicts; the keys each operator reads are listed in its family
 module (`elementwise`, `reduce`, `norm`, `linalg`, `conv`, `layout`, `creation`).
 """
-from synth.ops import conv, creation, elementwise, layout, linalg, norm, reduce  # noqa: F401  (registers)
+from synth.ops import (  # noqa: F401  (registers)
+    conv,
+    creation,
+    elementwise,
+    layout,
+    linalg,
+    norm,
+    opaque,  # noqa: F401  (registers `aten`, an ATen call that stays PyTorch)
+    reduce,
+)
 from synth.ops.base import MAX_RANK, REGISTRY, Op, ShapeError, UnknownOpError, get_op, register
 
 

@@ -39,16 +39,23 @@ class UnknownOpError(KeyError):
 class Op:
     """One operator. Subclasses override the hooks below; instances are registered by `name`.
 
-    `arity` is the number of tensor inputs; `module` says whether the operator prints as an `nn.Module`
-    attribute built in `__init__` (its attribute name is `<name><index>`). `kind` is "compute" for the
-    operators synthesis samples and "creation" for the ones that make inputs and parameters.
+    `arity` is the number of tensor inputs (None: any number, for an opaque call); `module` says whether
+    the operator prints as an `nn.Module` attribute built in `__init__` (its attribute name is
+    `<name><index>`). `kind` is "compute" for the operators synthesis samples and "creation" for the ones
+    that make inputs and parameters.
     """
 
     name: str = ""
-    arity: int = 1
+    arity: int | None = 1
     category: str = ""
     module: bool = False
     kind: str = "compute"
+    # input slots that must hold positive values for a finite result (sqrt and log: 0; div's divisor: 1):
+    # synthesis always gives them a fresh `input_positive` leaf, so no program's finiteness depends on the
+    # values its inputs happen to draw
+    positive_slots: frozenset[int] = frozenset()
+    # the output is an index tensor (int64) no other registry operator reads: synthesis makes it an output
+    terminal: bool = False
 
     # ranks --------------------------------------------------------------------------------------------
     def rank_options(self, r0: int) -> Sequence[int]:

@@ -134,7 +134,8 @@ class Conv(Op):
 
 
 class Pool(Op):
-    """`F.{max,avg}_pool{d}d(x, kernel_size, stride, padding)` on `[N, C, *spatial]`."""
+    """`F.{max,avg}_pool{d}d(x, kernel_size, stride, padding)` on `[N, C, *spatial]`; max pooling also takes
+    `dilation` (an int or per-dim tuple, default 1)."""
 
     category = "pool"
 
@@ -156,8 +157,10 @@ class Pool(Op):
         (x,) = in_shapes
         expect_rank(x, (self.d + 2,), self.name)
         k, s, p, dl = _window(params, self.d)
-        if any(2 * pi > ki for pi, ki in zip(p, k)):
-            raise ShapeError(f"{self.name}: padding {p} exceeds half the kernel {k}")
+        if self.pool != "max" and any(di != 1 for di in dl):
+            raise ShapeError(f"{self.name} has no dilation (got {params['dilation']})")
+        if any(2 * pi > di * (ki - 1) + 1 for pi, ki, di in zip(p, k, dl)):
+            raise ShapeError(f"{self.name}: padding {p} exceeds half the (dilated) kernel {k}")
         if self.input_covers_kernel and any(L < ki for L, ki in zip(x[2:], k)):
             raise ShapeError(f"{self.name}: input {tuple(x)} smaller than kernel {k}")
         sp = [(L + 2 * pi - di * (ki - 1) - 1) // si + 1 for L, ki, si, pi, di in zip(x[2:], k, s, p, dl)]
@@ -180,6 +183,8 @@ class Pool(Op):
 
     def forward_expr(self, args, params, attr):
         extra = "".join(f", {k}={fmt(params[k])}" for k in ("stride", "padding") if k in params)
+        if params.get("dilation", 1) != 1:  # max pooling of a traced Model; synthesis draws none
+            extra += f", dilation={fmt(params['dilation'])}"
         return f"F.{self.name}({args[0]}, kernel_size={fmt(params['kernel_size'])}{extra})"
 
 

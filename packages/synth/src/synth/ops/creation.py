@@ -33,8 +33,9 @@ class Creation(Op):
         return 0
 
     def make_expr(self, shape: str) -> str:
-        """The expression that creates the tensor, for a printed shape like `dim0, 16`."""
-        return self.template.format(shape=shape)
+        """The expression that creates the tensor, for a printed shape like `dim0, 16` (empty: a 0-d tensor,
+        e.g. `nn.Parameter(torch.tensor(2.0))` of a traced Model)."""
+        return self.template.format(shape=shape or "()")
 
     def init_expr(self, params, size):
         if not self.module:
@@ -48,6 +49,8 @@ class Creation(Op):
 for _op in [
     Creation("input", "torch.randn({shape})", is_parameter=False),
     Creation("input_uniform", "torch.rand({shape})", is_parameter=False),
+    # strictly positive data (at least 0.01: torch.rand can return 0), read by sqrt and log in synthesis
+    Creation("input_positive", "torch.rand({shape}) + 0.01", is_parameter=False),
     Creation("parameter", "nn.Parameter(torch.randn({shape}))", is_parameter=True),
 ]:
     register(_op)

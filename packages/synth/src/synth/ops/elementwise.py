@@ -1,10 +1,10 @@
-"""Pointwise operators: activations, scalar ops, and binary ops with broadcasting."""
+"""Pointwise operators: activations, scalar ops, binary ops with broadcasting, and triu / tril."""
 from __future__ import annotations
 
 import random
 from typing import Sequence
 
-from synth.ops.base import ALL_RANKS, Op, broadcast, fmt, register
+from synth.ops.base import ALL_RANKS, Op, ShapeError, broadcast, fmt, register
 
 
 class Unary(Op):
@@ -13,8 +13,10 @@ class Unary(Op):
 
     category = "activation"
 
-    def __init__(self, name: str, template: str, category: str = "activation", **choices) -> None:
+    def __init__(self, name: str, template: str, category: str = "activation", positive: bool = False,
+                 **choices) -> None:
         self.name, self.template, self.category, self.choices = name, template, category, choices
+        self.positive_slots = frozenset({0}) if positive else frozenset()
 
     def rank_options(self, r0: int) -> Sequence[int]:
         return (r0,) if r0 in ALL_RANKS else ()
@@ -57,6 +59,10 @@ POINTWISE = [
     Unary("abs", "torch.abs({x})", "pointwise"),
     Unary("erf", "torch.erf({x})", "pointwise"),
     Unary("dropout", "F.dropout({x}, p={p}, training=False)", "pointwise", p=[0.1, 0.5]),
+    Unary("sqrt", "torch.sqrt({x})", "pointwise", positive=True),
+    Unary("log", "torch.log({x})", "pointwise", positive=True),
+    # any float exponent when imported (x ** 0.5 is NaN below 0, as in torch); synthesis draws integer ones
+    Unary("pow", "torch.pow({x}, {exponent})", "pointwise", exponent=[2.0, 3.0]),
 ]
 
 
@@ -68,8 +74,9 @@ class Binary(Op):
     arity = 2
     category = "binary"
 
-    def __init__(self, name: str, template: str) -> None:
+    def __init__(self, name: str, template: str, positive_divisor: bool = False) -> None:
         self.name, self.template = name, template
+        self.positive_slots = frozenset({1}) if positive_divisor else frozenset()
 
     def rank_options(self, r0):
         return (r0,) if r0 in ALL_RANKS else ()
@@ -101,13 +108,39 @@ class Binary(Op):
         return self.template.format(a=args[0], b=args[1])
 
 
+class Triangle(Op):
+    """`torch.triu(x, diagonal)` / `torch.tril(x, diagonal)`: the upper / lower triangle of each matrix (the
+    last two dims), the rest zero."""
+
+    category = "pointwise"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def rank_options(self, r0):
+        return (r0,) if r0 in ALL_RANKS and r0 >= 2 else ()
+
+    def sample_params(self, rng, in_ranks, out_rank, safe, fresh=()):
+        return {"diagonal": rng.choice([0, 1, -1])}
+
+    def infer(self, in_shapes, params):
+        (x,) = in_shapes
+        if len(x) < 2:
+            raise ShapeError(f"{self.name} needs a matrix (rank >= 2), got shape {tuple(x)}")
+        return tuple(x)
+
+    def forward_expr(self, args, params, attr):
+        return f"torch.{self.name}({args[0]}, diagonal={params.get('diagonal', 0)})"
+
+
 BINARY = [
     Binary("add", "{a} + {b}"),
     Binary("sub", "{a} - {b}"),
     Binary("mul", "{a} * {b}"),
     Binary("maximum", "torch.maximum({a}, {b})"),
     Binary("minimum", "torch.minimum({a}, {b})"),
+    Binary("div", "{a} / {b}", positive_divisor=True),
 ]
 
-for _op in ACTIVATIONS + POINTWISE + BINARY:
+for _op in ACTIVATIONS + POINTWISE + BINARY + [Triangle("triu"), Triangle("tril")]:
     register(_op)

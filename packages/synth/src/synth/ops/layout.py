@@ -1,4 +1,5 @@
-"""Layout operators: flatten, unflatten, transpose, permute, unsqueeze, cat, stack."""
+"""Layout operators: flatten, unflatten, transpose, permute, unsqueeze, squeeze, reshape, narrow, expand, cat,
+stack."""
 from __future__ import annotations
 
 import math
@@ -153,6 +154,174 @@ class Unsqueeze(Op):
         return f"{args[0]}.unsqueeze({params['dim']})"
 
 
+class Squeeze(Op):
+    """`x.squeeze(dim)`: drops dim `dim` of size 1 (synthesis fixes it to 1; an imported dim of another size
+    is kept, as torch does)."""
+
+    name, category = "squeeze", "layout"
+
+    def rank_options(self, r0):
+        return (r0 - 1,) if r0 in ALL_RANKS and r0 >= 2 else ()
+
+    def sample_params(self, rng, in_ranks, out_rank, safe, fresh=()):
+        return {"dim": rng.randrange(in_ranks[0])}
+
+    def infer(self, in_shapes, params):
+        (x,) = in_shapes
+        d = norm_dim(params["dim"], len(x))
+        return tuple(x) if x[d] != 1 else tuple(x[:d]) + tuple(x[d + 1:])
+
+    def constrain(self, ctx, params):
+        x, out = ctx.ins[0], ctx.out
+        d = params["dim"]
+        ctx.p.fix(x[d], 1)
+        for a, b in zip(x[:d] + x[d + 1:], out):
+            ctx.p.equal(a, b)
+
+    def flops(self, in_shapes, out_shape, params):
+        return 0
+
+    def forward_expr(self, args, params, attr):
+        return f"{args[0]}.squeeze({params['dim']})"
+
+
+def _cuts(rng, fine: int, groups: int) -> list[int]:
+    """Sizes of `groups` consecutive non-empty groups of `fine` dims, at random."""
+    cuts = sorted(rng.sample(range(1, fine), groups - 1))
+    return [b - a for a, b in zip([0] + cuts, cuts + [fine])]
+
+
+def _grouped(ctx, dims: list[int], fine: list[int], sizes: list[int]) -> None:
+    """dims[i] = product of the i-th group of the `fine` dims (`sizes` long each)."""
+    start = 0
+    for d, k in zip(dims, sizes):
+        if k == 1:
+            ctx.p.equal(d, fine[start])
+        else:
+            ctx.p.product(d, fine[start:start + k])
+        start += k
+
+
+class Reshape(Op):
+    """`torch.reshape(x, sizes)` (`sizes`: a tuple of ints, no -1), any rank to any rank.
+
+    Synthesis draws it as a regrouping: `fine` dims whose consecutive groups multiply to the input's dims
+    (`in_groups`: group sizes) and, grouped another way (`out_groups`), to the output's; the solved output
+    shape is `sizes`. Both sides are products of the same factors, which the solvers handle as they do
+    flatten and unflatten."""
+
+    name, category = "reshape", "layout"
+
+    def rank_options(self, r0):
+        return tuple(ALL_RANKS) if r0 in ALL_RANKS else ()
+
+    def sample_params(self, rng, in_ranks, out_rank, safe, fresh=()):
+        r = in_ranks[0]
+        # same rank: one more fine dim, so the reshape moves a factor instead of keeping the shape
+        fine = max(r, out_rank) + (r == out_rank)
+        return {"fine": fine, "in_groups": _cuts(rng, fine, r), "out_groups": _cuts(rng, fine, out_rank)}
+
+    def size_params(self, in_shapes, out_shape, params):
+        return {"sizes": list(out_shape)}
+
+    def infer(self, in_shapes, params):
+        (x,) = in_shapes
+        shape = tuple(int(s) for s in params["sizes"])
+        if any(s < 1 for s in shape) or math.prod(shape) != math.prod(x):
+            raise ShapeError(f"reshape {tuple(x)} -> {shape}: element counts differ (or a size is not >= 1)")
+        return shape
+
+    def constrain(self, ctx, params):
+        hi = max(ctx.p.hi[ctx.p.find(d)] for d in ctx.ins[0])
+        fine = [ctx.aux(1, hi) for _ in range(params["fine"])]
+        _grouped(ctx, ctx.ins[0], fine, params["in_groups"])
+        _grouped(ctx, ctx.out, fine, params["out_groups"])
+
+    def flops(self, in_shapes, out_shape, params):
+        return 0
+
+    def forward_expr(self, args, params, attr):
+        return f"torch.reshape({args[0]}, {fmt(tuple(params['sizes']))})"
+
+
+class Narrow(Op):
+    """`torch.narrow(x, dim, start, length)`: `length` elements of dim `dim` from `start` (a view)."""
+
+    name, category = "narrow", "layout"
+
+    def rank_options(self, r0):
+        return (r0,) if r0 in ALL_RANKS else ()
+
+    def sample_params(self, rng, in_ranks, out_rank, safe, fresh=()):
+        return {"dim": rng.randrange(in_ranks[0]), "start": rng.choice([0, 1])}
+
+    def size_params(self, in_shapes, out_shape, params):
+        return {"length": out_shape[norm_dim(params["dim"], len(out_shape))]}
+
+    def infer(self, in_shapes, params):
+        (x,) = in_shapes
+        d = norm_dim(params["dim"], len(x))
+        start, length = params["start"], params["length"]
+        if start < 0 or length < 1 or start + length > x[d]:
+            raise ShapeError(f"narrow of dim {d} (size {x[d]}) at {start}, length {length}: out of range")
+        return tuple(length if i == d else s for i, s in enumerate(x))
+
+    def constrain(self, ctx, params):
+        x, out = ctx.ins[0], ctx.out
+        d = params["dim"]
+        for i, (a, b) in enumerate(zip(x, out)):
+            if i == d:
+                ctx.p.linear({b: 1, a: -1}, params["start"], "<=")
+            else:
+                ctx.p.equal(a, b)
+
+    def flops(self, in_shapes, out_shape, params):
+        return 0
+
+    def forward_expr(self, args, params, attr):
+        return f"torch.narrow({args[0]}, {params['dim']}, {params['start']}, {params['length']})"
+
+
+class Expand(Op):
+    """`x.expand(*sizes)`: size-1 dims repeated (a stride-0 view), same rank. Synthesis draws which dims
+    are broadcast (`broadcast`: one bool per dim; those are fixed to 1 in the input)."""
+
+    name, category = "expand", "layout"
+
+    def rank_options(self, r0):
+        return (r0,) if r0 in ALL_RANKS else ()
+
+    def sample_params(self, rng, in_ranks, out_rank, safe, fresh=()):
+        r = in_ranks[0]
+        mask = [False] * r
+        mask[rng.randrange(r)] = True
+        return {"broadcast": mask}
+
+    def size_params(self, in_shapes, out_shape, params):
+        return {"sizes": list(out_shape)}
+
+    def infer(self, in_shapes, params):
+        (x,) = in_shapes
+        shape = tuple(int(s) for s in params["sizes"])
+        lead = len(shape) - len(x)
+        if lead < 0 or any(a != 1 and a != b for a, b in zip(x, shape[lead:])):
+            raise ShapeError(f"expand {tuple(x)} -> {shape}: only size-1 dims (or new leading dims) expand")
+        return shape
+
+    def constrain(self, ctx, params):
+        for a, b, one in zip(ctx.ins[0], ctx.out, params["broadcast"]):
+            if one:
+                ctx.p.fix(a, 1)
+            else:
+                ctx.p.equal(a, b)
+
+    def flops(self, in_shapes, out_shape, params):
+        return 0
+
+    def forward_expr(self, args, params, attr):
+        return f"{args[0]}.expand({', '.join(str(int(s)) for s in params['sizes'])})"
+
+
 class Cat(Op):
     """`torch.cat([a, b], dim)`: equal ranks, equal sizes except along `dim`."""
 
@@ -223,5 +392,6 @@ class Stack(Op):
         return f"torch.stack([{args[0]}, {args[1]}], dim={params['dim']})"
 
 
-for _op in [Flatten(), Unflatten(), Permute("transpose"), Permute("permute"), Unsqueeze(), Cat(), Stack()]:
+for _op in [Flatten(), Unflatten(), Permute("transpose"), Permute("permute"), Unsqueeze(), Cat(), Stack(),
+            Squeeze(), Reshape(), Narrow(), Expand()]:
     register(_op)

@@ -1,5 +1,8 @@
 """Normalisation modules: layer, RMS, batch (1d/2d/3d), group and instance (1d/2d/3d) norms.
 
+Layer and RMS norm take `features` as an int (the last dim, what synthesis draws) or, from a traced Model,
+a tuple of the trailing dims they normalise over (`nn.LayerNorm((C, H, W))`).
+
 Models run in training mode by default, so batch norm needs more than one value per channel (batch >= 2)
 and instance norm more than one spatial element (last dim >= 2).
 """
@@ -27,7 +30,11 @@ class Norm(Op):
     def infer(self, in_shapes, params):
         (x,) = in_shapes
         expect_rank(x, self.ranks, self.name)
-        if "features" in params and x[self.axis] != params["features"]:
+        features = params.get("features")
+        if isinstance(features, (list, tuple)):  # layer / RMS norm over the trailing len(features) dims
+            if self.axis != -1 or tuple(x[-len(features):]) != tuple(features) or len(features) > len(x):
+                raise ShapeError(f"{self.name}({tuple(features)}) got input {tuple(x)}")
+        elif features is not None and x[self.axis] != features:
             raise ShapeError(f"{self.name}({params['features']}) got features {x[self.axis]} in {tuple(x)}")
         if x[0] < self.min_batch or x[-1] < self.min_last:
             raise ShapeError(f"{self.name} needs batch >= {self.min_batch}, last dim >= {self.min_last}: {tuple(x)}")
@@ -45,13 +52,23 @@ class Norm(Op):
         return 5 * numel(out_shape)
 
     def weight_elements(self, in_shapes, out_shape, params):
-        return 2 * in_shapes[0][self.axis]
+        return 2 * numel(normalized_shape(params, in_shapes[0], self.axis))
 
     def init_expr(self, params, size):
-        return f"nn.{self.cls}({size(params['features'])})"
+        features = params["features"]
+        if isinstance(features, (list, tuple)):
+            return f"nn.{self.cls}(({', '.join(size(f) for f in features)},))"
+        return f"nn.{self.cls}({size(features)})"
 
     def forward_expr(self, args, params, attr):
         return f"self.{attr}({args[0]})"
+
+
+def normalized_shape(params: dict, x, axis: int) -> tuple[int, ...]:
+    """The sizes a norm normalises over: `features` as a tuple (a layer norm over several trailing dims), or
+    the one dim `axis` of input shape `x`."""
+    features = params.get("features")
+    return tuple(features) if isinstance(features, (list, tuple)) else (x[axis],)
 
 
 class GroupNorm(Norm):

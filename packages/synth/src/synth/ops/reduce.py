@@ -1,4 +1,5 @@
-"""Reductions over a dim (sum, mean, max, min, logsumexp, std, norm), softmax family, cumsum, normalize."""
+"""Reductions over a dim (sum, mean, max, min, logsumexp, std, norm, argmax, argmin), softmax family, cumsum,
+cumprod, normalize."""
 from __future__ import annotations
 
 from synth.ops.base import ALL_RANKS, Op, ShapeError, fmt, norm_dim, numel, register
@@ -11,12 +12,13 @@ def _dims(params, rank):
 
 
 class Reduce(Op):
-    """`template(x, dim, keepdim)`; `dim` is an int (synthesis) or a list of ints (imported graphs)."""
+    """`template(x, dim, keepdim)`; `dim` is an int (synthesis) or a list of ints (imported graphs; all the
+    dims without keepdim make a 0-d tensor)."""
 
     category = "reduction"
 
-    def __init__(self, name: str, template: str, min_size: int = 1) -> None:
-        self.name, self.template, self.min_size = name, template, min_size
+    def __init__(self, name: str, template: str, min_size: int = 1, terminal: bool = False) -> None:
+        self.name, self.template, self.min_size, self.terminal = name, template, min_size, terminal
 
     def rank_options(self, r0):
         if r0 not in ALL_RANKS:
@@ -33,10 +35,8 @@ class Reduce(Op):
             raise ShapeError(f"{self.name} needs size >= {self.min_size} on dims {dims}, got {tuple(x)}")
         if params.get("keepdim", False):
             return tuple(1 if i in dims else s for i, s in enumerate(x))
-        out = tuple(s for i, s in enumerate(x) if i not in dims)
-        if not out:
-            raise ShapeError(f"{self.name} would reduce {tuple(x)} to a scalar")
-        return out
+        # every dim reduced: a 0-d result (torch.mean(x) of a traced loss); synthesis keeps rank >= 1
+        return tuple(s for i, s in enumerate(x) if i not in dims)
 
     def constrain(self, ctx, params):
         x, out = ctx.ins[0], ctx.out
@@ -60,7 +60,7 @@ class Reduce(Op):
 
 
 class AlongDim(Op):
-    """Same-shape ops along one dim: softmax, log_softmax, cumsum, normalize."""
+    """Same-shape ops along one dim: softmax, log_softmax, cumsum, cumprod, normalize."""
 
     category = "softmax"
 
@@ -98,12 +98,16 @@ REDUCTIONS = [
     # std of one element is NaN: the reduced dim needs two
     Reduce("std", "torch.std({x}, dim={dim}, keepdim={keepdim})", min_size=2),
     Reduce("norm", "torch.linalg.vector_norm({x}, dim={dim}, keepdim={keepdim})"),
+    # int64 indices of the first extreme value along one dim (`dim`: an int)
+    Reduce("argmax", "torch.argmax({x}, dim={dim}, keepdim={keepdim})", terminal=True),
+    Reduce("argmin", "torch.argmin({x}, dim={dim}, keepdim={keepdim})", terminal=True),
 ]
 
 ALONG_DIM = [
     AlongDim("softmax", "torch.softmax({x}, dim={dim})", "softmax"),
     AlongDim("log_softmax", "torch.log_softmax({x}, dim={dim})", "softmax"),
     AlongDim("cumsum", "torch.cumsum({x}, dim={dim})", "reduction"),
+    AlongDim("cumprod", "torch.cumprod({x}, dim={dim})", "reduction"),
     AlongDim("normalize", "F.normalize({x}, dim={dim})", "norm"),
 ]
 

@@ -14,16 +14,21 @@ Every operator of the synth registry is lowered:
   the verifier); the bias and the consuming pointwise region run as one Triton epilogue kernel; a
   returned convolution with nothing to fuse keeps its bias in PyTorch and is returned as it is while
   another output runs a kernel;
-* row operators (sum, mean, amax, amin, logsumexp, std, norm, softmax, log_softmax, normalize, cumsum,
-  layer_norm, rms_norm, instance_norm) over any dims become one row kernel (a block of dims read in
-  place, other dims moved last), with a producing pointwise region fused as a prologue and the consuming
-  one as an epilogue when the output keeps its row-major order;
-* pooling (max, avg, adaptive avg; 1d/2d/3d) becomes a windowed-reduction kernel with a producing
-  pointwise region as its prologue and the consuming one as its epilogue (a global average pool: a
-  plane-mean kernel, after a partial-sum kernel that splits the planes when there are few); batch norm
+* row operators (sum, mean, amax, amin, logsumexp, std, norm, argmax, argmin, softmax, log_softmax,
+  normalize, cumsum, cumprod, layer_norm, rms_norm, instance_norm) over any dims (all of them: a 0-d
+  result) become one row kernel (a block of dims read in place, other dims moved last), with a producing
+  pointwise region fused as a prologue and the consuming one as an epilogue when the output keeps its
+  row-major order (not for argmax / argmin, whose int64 output is read by kernels of their own);
+* triu / tril become one kernel over the matrix elements, with the consuming pointwise region fused;
+* pooling (max, dilated or not, avg, adaptive avg; 1d/2d/3d) becomes a windowed-reduction kernel with a
+  producing pointwise region as its prologue and the consuming one as its epilogue (a global average
+  pool: a plane-mean kernel, after a partial-sum kernel that splits the planes when there are few); batch norm
   (training statistics and running-estimate updates, or the running estimates in eval mode) and group
   norm become looped reduction kernels with a producing pointwise region applied on load;
-* layout operators stay views or copies in the glue.
+* layout operators (flatten, unflatten, transpose, permute, unsqueeze, squeeze, reshape, narrow, expand,
+  cat, stack) stay views or copies in the glue.
+
+`plan.py` holds the fusion plan (which operators share a kernel), `lower.py` one emitter per kernel family.
 
 An operator registered later without a lowering raises `Unsupported(op, reason)`; `UNSUPPORTED` documents
 the reason for any operator deliberately left out (none today).

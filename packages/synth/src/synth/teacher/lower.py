@@ -1,73 +1,62 @@
 """Lower a synth IR `Graph` to one candidate program: `@triton.jit` kernels plus a `ModelNew` that runs them.
 
-Partition (in topological order):
+`plan.py` decides which operators share a kernel (the fusion plan); this module writes each step of the
+plan with the emitter of its kernel family (`plan.FAMILIES`):
 
-* pointwise regions: a pointwise operator joins the region of an input's producer when both have the same
-  shape and joining keeps the regions acyclic; each region becomes one kernel over its output shape that
-  reads every outside input through the strides of `input.expand(shape)` (broadcast dims have stride 0),
-  or by flat offset when the input is contiguous with exactly that shape;
-* epilogues: a pointwise region may also join the region of a matmul-class operator, a convolution, a
-  pooling operator, a batch or group norm or a row operator of its shape (at most one such host per
-  region); the region is then computed in the host's epilogue (`matmul.py`: inside the tiled `tl.dot`
-  kernel; `conv.py`: one kernel after the PyTorch convolution, with the conv bias; `pool.py`: on the
-  pooled values; `channel_norm.py`: in the normalising pass; `rows.py`: inside
-  the row kernel, for a row operator that reduces, or whose reduced dims are last or one block read in
-  place, so its output is written in row-major order);
-* prologues: a pointwise region whose one result feeds only a row operator, reading one tensor of the
-  same shape, is applied inside the row kernel as the tile is loaded;
-* row operators (reductions, softmax family, layer/RMS/instance norm): reduced dims that are one block
-  are read in place through an inner stride; other sets of dims are permuted last into a contiguous
-  (rows, cols) matrix; one row kernel runs over the rows;
-* pooling (`pool.py`): one windowed-reduction kernel, with the consuming pointwise region fused as its
-  epilogue; a global average pool (`global_pool.py`) reduces whole planes instead, split over programs
-  when there are few; batch/group norm (`channel_norm.py`): one looped reduction kernel, with the consuming
-  pointwise region fused into its last pass, or, for few long rows, a block-statistics kernel and a
-  normalising kernel over (row, block) programs;
-* layout operators (flatten, permute, cat, ...): views or copies in the glue, which the verifier allows;
-  an output not made by a kernel (a layout copy, a bare convolution, a view of an input) is copied by a
-  Triton kernel so that every returned tensor comes from a kernel; a contiguous view of kernel outputs
-  (flatten, unflatten, unsqueeze) is returned as it is.
+* `pointwise`: one kernel over a region's output shape that reads every outside input through the strides
+  of `input.expand(shape)` (broadcast dims have stride 0), or by flat offset when the input is contiguous
+  with exactly that shape; a gathered cat / stack is read from its two inputs (`gather.py`);
+* `matmul`: linear / matmul / mm / bmm as one tiled `tl.dot` kernel with the region in its epilogue;
+* `conv`: the convolution in PyTorch without its bias, then the bias and the region in one Triton kernel;
+* `rows`: reductions, softmax family, layer/RMS/instance norm, argmax/argmin as one row kernel (reduced dims
+  that are one block read in place through an inner stride, others permuted last into a (rows, cols)
+  matrix), with its prologue and epilogue;
+* `pool`: one windowed-reduction kernel (`pool.py`), or for a global average pool a plane-mean kernel after
+  a partial-sum kernel when there are few planes (`global_pool.py`);
+* `channel_norm`: batch / group norm as one looped reduction kernel, or, for few long rows, a
+  block-statistics kernel and a normalising kernel (`channel_norm.py`);
+* `triangle`: triu / tril in one pass (`triangle.py`);
+* `layout`: views or copies in the glue, which the verifier allows; an output not made by a kernel (a
+  layout copy, a bare convolution, a view of an input) is copied by a Triton kernel so that every returned
+  tensor comes from a kernel; a contiguous view of kernel outputs (flatten, unflatten, unsqueeze, squeeze,
+  reshape) is returned as it is.
 
 Anything else raises `Unsupported`. `ModelNew.__init__` repeats the reference's lines, so its signature,
 parameters and state_dict are the reference's.
 """
 from __future__ import annotations
 
-import math
-
-import networkx as nx
-
 from synth.ir import Graph
 from synth.teacher import matmul
-from synth.teacher.channel_norm import (CHANNEL_NORM_OPS, channel_norm_glue, channel_norm_kernel,
-                                       norm_stats_kernel, split_norm, with_prologue)
+from synth.teacher.channel_norm import (
+    channel_norm_glue,
+    channel_norm_kernel,
+    norm_stats_kernel,
+    split_norm,
+    with_prologue,
+)
 from synth.teacher.conv import CONV_OPS, bias_view, conv_call
 from synth.teacher.epilogue import index_args, index_call, region_body, signature
-from synth.teacher.gather import GATHER_OPS, gather_args, gather_call, gather_glue, gather_load
+from synth.teacher.gather import gather_args, gather_call, gather_glue, gather_load
 from synth.teacher.global_pool import global_pool_glue, is_global, mean_kernel, partial_kernel
-from synth.teacher.matmul import MATMUL_OPS
-from synth.teacher.pointwise import POINTWISE_OPS, expression
-from synth.teacher.pool import POOL_OPS, pool_glue, pool_kernel
+from synth.teacher.plan import FAMILIES, Plan, plan, row_dims, row_in_place
+from synth.teacher.pointwise import expression
+from synth.teacher.pool import pool_glue, pool_kernel
 from synth.teacher.rows import ROW_OPS, row_kernel
 from synth.teacher.support import Unsupported, reason
 from synth.teacher.tiling import Tiling, current, using
+from synth.teacher.triangle import triangle_glue, triangle_kernel
 
 HEADER = "import torch\nimport torch.nn as nn\nimport triton\nimport triton.language as tl\n"
-LAYOUT_OPS = frozenset({"flatten", "unflatten", "transpose", "permute", "unsqueeze", "cat", "stack"})
 # layout ops whose result is contiguous when their inputs are
-_KEEPS_CONTIGUOUS = frozenset({"flatten", "unflatten", "unsqueeze", "cat", "stack"})
+_KEEPS_CONTIGUOUS = frozenset({"flatten", "unflatten", "unsqueeze", "squeeze", "reshape", "cat", "stack"})
 # layout ops that are views of their (contiguous) input
-_VIEWS = frozenset({"flatten", "unflatten", "unsqueeze"})
-# row operators that are nn.Module norms over the trailing dims
-_NORM_MODULES = frozenset({"layer_norm", "rms_norm", "instance_norm1d", "instance_norm2d", "instance_norm3d"})
-# operators whose output a pointwise region can consume inside their own kernel (the epilogue)
-EPILOGUE_HOSTS = MATMUL_OPS | CONV_OPS
+_VIEWS = frozenset({"flatten", "unflatten", "unsqueeze", "squeeze", "reshape"})
 
 
 def supported_ops() -> frozenset[str]:
-    """Every operator name the teacher lowers."""
-    return (POINTWISE_OPS | frozenset(ROW_OPS) | LAYOUT_OPS | MATMUL_OPS | CONV_OPS | POOL_OPS
-            | CHANNEL_NORM_OPS)
+    """Every operator name the teacher lowers: those with a kernel family."""
+    return frozenset(FAMILIES)
 
 
 def lower(graph: Graph, tiling: Tiling | None = None) -> str:
@@ -78,12 +67,15 @@ def lower(graph: Graph, tiling: Tiling | None = None) -> str:
         if op not in supported_ops():
             raise Unsupported(op, reason(op))
     with using(tiling or Tiling()):
-        return _Lowering(graph).program()
+        return _Lowering(graph, plan(graph)).program()
 
 
 class _Lowering:
-    def __init__(self, graph: Graph) -> None:
+    """The emitters: one method per kernel family (`plan.FAMILIES`), each writing one step of the plan."""
+
+    def __init__(self, graph: Graph, fusion: Plan) -> None:
         self.g = graph
+        self.plan = fusion
         self.kernels: list[str] = []
         self.kernel_names: set[str] = set()
         self.body: list[str] = []
@@ -91,105 +83,8 @@ class _Lowering:
         self.contiguous: dict[int, bool] = {}
         # tensors computed in the glue (layout views, bare convolutions), not by a kernel
         self.from_glue: set[int] = set()
-        # row operator -> (the tensor it loads, the pointwise nodes its kernel applies on load)
-        self.prologue: dict[int, tuple[int, list[int]]] = {}
-        # row operator -> the prologue's other inputs (broadcast to the tile, read through their strides)
-        self.prologue_inputs: dict[int, list[int]] = {}
-        # returned convolutions with nothing to fuse, returned straight from PyTorch (bias included)
-        self.direct: set[int] = set()
         # cat / stack nodes that the consuming pointwise kernel reads from their inputs
-        self.gathers: set[int] = set()
-
-    # partition ----------------------------------------------------------------------------------------
-    def steps(self) -> list[list[int]]:
-        """Groups of compute nodes, each one kernel (or one glue step), in an order that respects data flow.
-
-        A pointwise node joins (and merges) the regions of its same-shape pointwise or epilogue-host
-        producers while the region keeps at most one host and stays convex: no path leaves it and comes
-        back, so the regions form a DAG."""
-        g = self.g
-        region_of: dict[int, int] = {}
-        groups: dict[int, list[int]] = {}
-        for n in g.compute_nodes():
-            region = [n]
-            if g.op_name(n) in POINTWISE_OPS:
-                near = dict.fromkeys(region_of[p] for p in g.inputs_of(n) if p in region_of
-                                     and (g.op_name(p) in POINTWISE_OPS or self._host(p))
-                                     and g.shape(p) == g.shape(n))
-                for r in near:
-                    merged = groups[r] + region
-                    if sum(self._host(m) for m in merged) <= 1 and self._convex(merged):
-                        region = groups.pop(r) + region
-            groups[n] = sorted(region)
-            for m in region:
-                region_of[m] = n
-        self._fuse_prologues(groups, region_of)
-        order = nx.DiGraph()
-        order.add_nodes_from(groups)
-        for u, v in g.g.edges():
-            if u in region_of and region_of[u] != region_of[v]:
-                order.add_edge(region_of[u], region_of[v])
-        return [groups[r] for r in nx.lexicographical_topological_sort(order, key=lambda r: groups[r][0])]
-
-    def _fuse_prologues(self, groups: dict[int, list[int]], region_of: dict[int, int]) -> None:
-        """Move a pointwise region into the row, channel-norm or (windowed) pooling kernel that consumes it
-        (a prologue, applied to the tile as it is loaded) when the region's one result feeds only that
-        operator and the region reads an outside tensor of the same shape (loaded as the tile): e.g.
-        erf -> amin becomes one kernel. A row kernel reading its rows in place also loads the region's
-        other (broadcast) inputs at the tile's positions: x - p -> amax is one kernel."""
-        g = self.g
-        for r, group in list(groups.items()):
-            hosts = [n for n in group if g.op_name(n) in ROW_OPS or g.op_name(n) in CHANNEL_NORM_OPS
-                     or g.op_name(n) in POOL_OPS and not is_global(g.op_name(n), g.params(n))]
-            if len(hosts) != 1:
-                continue
-            n = hosts[0]
-            (p,) = g.inputs_of(n)
-            if p not in region_of or region_of[p] == r:
-                continue
-            source = groups.get(region_of[p], [])
-            members = set(source)
-            if (not source or any(g.op_name(m) not in POINTWISE_OPS for m in source)
-                    or any(m in g.outputs for m in source)
-                    or any(c not in members and c != n for m in source for c in g.consumers(m))
-                    or g.consumers(p) != [n]):
-                continue
-            outside = list(dict.fromkeys(t for m in source for t in g.inputs_of(m) if t not in members))
-            anchors = [t for t in outside if g.shape(t) == g.shape(p)]
-            if not anchors:
-                continue
-            if len(outside) > 1 and not (g.op_name(n) in ROW_OPS and self._row_in_place(n)):
-                continue  # other inputs are read at the tile's flat positions: rows read in place only
-            self.prologue[n] = (anchors[0], source)
-            self.prologue_inputs[n] = [t for t in outside if t != anchors[0]]
-            del groups[region_of[p]]
-            for m in source:
-                region_of[m] = r
-
-    def _prologue_lines(self, before: list[int], src: int, others: list[int] = ()) -> tuple[list[str], dict[int, str]]:
-        """Kernel lines computing the prologue nodes `before` from the loaded tile `x` (tensor `src`) and the
-        tiles q0, q1... of tensors `others`, and each node's value name."""
-        g = self.g
-        values, first = {src: "x", **{t: f"q{j}" for j, t in enumerate(others)}}, []
-        for m in before:
-            values[m] = f"p{m}"
-            first.append(f"p{m} = {expression(g.op_name(m), [values[t] for t in g.inputs_of(m)], g.params(m))}")
-        return first, values
-
-    def _host(self, n: int) -> bool:
-        """Node `n` can run a pointwise region on its output inside its own kernel (an epilogue)."""
-        op = self.g.op_name(n)
-        return (op in EPILOGUE_HOSTS or op in POOL_OPS or op in CHANNEL_NORM_OPS
-                or op in ROW_OPS and self._row_in_order(n))
-
-    def _convex(self, region: list[int]) -> bool:
-        """No input from outside `region` depends on a node inside it."""
-        members = set(region)
-        for n in region:
-            for t in self.g.inputs_of(n):
-                if t not in members and (nx.ancestors(self.g.g, t) | {t}) & members:
-                    return False
-        return True
+        self.gathers: set[int] = {step.host for step in fusion.steps if step.gathered}
 
     # program ------------------------------------------------------------------------------------------
     def program(self) -> str:
@@ -197,30 +92,12 @@ class _Lowering:
         for n in g.creation_nodes():
             self.names[n] = f"self.{g.op_name(n)}{n}" if g.op(n).module else f"x{n}"
             self.contiguous[n] = True
-        steps = self.steps()
-        self.direct = self._direct_outputs(steps)
-        self.gathers = self._fused_gathers(steps)
-        for group in steps:
-            if group[0] in self.gathers:
-                continue  # read by its consumer's kernel from the two inputs
-            hosts = [n for n in group if g.op_name(n) not in POINTWISE_OPS]
-            op = g.op_name(hosts[0]) if hosts else g.op_name(group[0])
-            if op in MATMUL_OPS:
-                self.matmul(hosts[0], group)
-            elif op in CONV_OPS:
-                self.conv(hosts[0], group)
-            elif op in POINTWISE_OPS:
-                self.pointwise(group)
-            elif op in ROW_OPS:
-                self.rows(hosts[0], group)
-            elif op in POOL_OPS:
-                self.pool(hosts[0], group)
-            elif op in CHANNEL_NORM_OPS:
-                self.channel_norm(hosts[0], group)
-            else:
-                self.layout(group[0])
-        outs = [self.copy(n) if n in self.from_glue and n not in self.direct and not self._views_kernel_output(n)
-                else self.names[n] for n in g.outputs]
+        for step in self.plan.steps:
+            if not step.gathered:  # else its consumer's kernel reads the cat / stack from the two inputs
+                getattr(self, step.family)(step.host, step.nodes)
+        copied = [n in self.from_glue and n not in self.plan.direct and not self._views_kernel_output(n)
+                  for n in g.outputs]
+        outs = [self.copy(n) if copy else self.names[n] for n, copy in zip(g.outputs, copied)]
         self.body.append(f"return {outs[0]}" if len(outs) == 1 else f"return ({', '.join(outs)})")
         init, forward = _reference_signature(g)
         header = HEADER
@@ -231,36 +108,17 @@ class _Lowering:
         lines += ["", f"    {forward}"] + [f"        {line}" if line else "" for line in self.body]
         return "\n".join(lines) + "\n"
 
-    def _direct_outputs(self, steps: list[list[int]]) -> set[int]:
-        """Returned convolutions with nothing to fuse that need no Triton pass: PyTorch's result (its bias
-        inside the call) is returned as it is. The candidate must still compute some output in Triton (the
-        verifier's no-op test), so when every output is such a convolution the smallest one keeps its Triton
-        pass (bias, or a copy)."""
+    def _prologue_lines(self, before: list[int], src: int,
+                        others: list[int] = ()) -> tuple[list[str], dict[int, str]]:
+        """Kernel lines computing the prologue nodes `before` from the loaded tile `x` (tensor `src`) and the
+        tiles q0, q1... of tensors `others`, and each node's value name."""
         g = self.g
-        alone = {group[0] for group in steps if len(group) == 1 and g.op_name(group[0]) in CONV_OPS}
-        direct = {n for n in dict.fromkeys(g.outputs) if n in alone}
-        if direct and all(n in direct for n in g.outputs):
-            direct.discard(min(direct, key=lambda n: (math.prod(g.shape(n)), n)))
-        return direct
-
-    def _fused_gathers(self, steps: list[list[int]]) -> set[int]:
-        """cat / stack nodes read only by one pointwise region of their own shape (not returned): that
-        region's kernel loads each element from the input that holds it (`teacher.gather`)."""
-        g = self.g
-        region = {m: i for i, group in enumerate(steps) for m in group}
-        fused = set()
-        for group in steps:
-            n = group[0]
-            if len(group) != 1 or g.op_name(n) not in GATHER_OPS or n in g.outputs:
-                continue
-            consumers = g.consumers(n)
-            if any(c not in region for c in consumers):
-                continue  # read by another kernel's prologue
-            regions = {region[c] for c in consumers}
-            if (len(regions) == 1 and all(g.op_name(m) in POINTWISE_OPS for m in steps[next(iter(regions))])
-                    and all(g.shape(c) == g.shape(n) for c in consumers)):
-                fused.add(n)
-        return fused
+        values, first = {src: "x", **{t: f"q{j}" for j, t in enumerate(others)}}, []
+        for m in before:
+            values[m] = f"p{m}"
+            args = [values[t] for t in g.inputs_of(m)]
+            first.append(f"p{m} = {expression(g.op_name(m), args, g.params(m))}")
+        return first, values
 
     def _kernel_name(self, stem: str) -> str:
         name, i = f"{stem}_kernel", 2
@@ -296,7 +154,7 @@ class _Lowering:
         comment = " -> ".join(ops) + " over one output shape"
         return outside, lines, [(values[n], n) for n in outputs], stem, comment
 
-    def pointwise(self, group: list[int]) -> None:
+    def pointwise(self, host: int, group: list[int]) -> None:
         g = self.g
         outside, lines, outputs, stem, comment = self.region(group)
         operands, gathered = [], {}
@@ -405,11 +263,11 @@ class _Lowering:
         bias = g.params(host).get("bias", True)
         epilogue = [g.op_name(n) for n in group if n != host]
         parts = (["bias"] if bias else []) + epilogue
-        if not epilogue and (host not in g.outputs or host in self.direct):
+        if not epilogue and (host not in g.outputs or host in self.plan.direct):
             # nothing to fuse: the bias stays in the PyTorch call and the consumer reads its result
             self.body.append(f"# {op} in PyTorch (an aten convolution, which the verifier allows); "
                              + ("returned as it is (the Triton kernels compute another output)"
-                                if host in self.direct else "its consumers read the result"))
+                                if host in self.plan.direct else "its consumers read the result"))
             self.body.append(f"conv = {module}")
             self.body.append(f"{raw} = {conv_call(op, self.names[x], 'conv', bias=bool(bias))}")
             self.names[host], self.contiguous[host] = raw, False
@@ -438,42 +296,18 @@ class _Lowering:
             self.names[n], self.contiguous[n] = f"t{n}", True
 
     # row operators ------------------------------------------------------------------------------------
-    def _row_dims(self, n: int) -> tuple[list[int], list[int]]:
-        """(reduced dims, permutation moving them last) of row operator `n`."""
-        g = self.g
-        op, rank = g.op_name(n), len(g.shape(g.inputs_of(n)[0]))
-        if op.startswith("instance_norm"):
-            dims = list(range(2, rank))
-        elif op in _NORM_MODULES:
-            dims = [rank - 1]
-        else:
-            dims = _reduced_dims(g.params(n)["dim"], rank)
-        return dims, [d for d in range(rank) if d not in dims] + dims
-
-    def _row_in_place(self, n: int) -> bool:
-        """Row operator `n` reads its input in place (no permuted copy): its tile's flat positions are the
-        input's own row-major offsets."""
-        dims, perm = self._row_dims(n)
-        return perm == list(range(len(perm))) or _consecutive(dims)
-
-    def _row_in_order(self, n: int) -> bool:
-        """Row operator `n` writes its output in the output's own row-major order (it reduces, or its dims
-        are already last), so a pointwise epilogue can index it by flat offset."""
-        dims, perm = self._row_dims(n)
-        return ROW_OPS[self.g.op_name(n)].reduces or perm == sorted(perm) or _consecutive(dims)
-
     def rows(self, n: int, group: list[int] | None = None) -> None:
         """Row operator `n`, computing the rest of `group` (pointwise, its shape) in the kernel's epilogue."""
         g = self.g
         op = g.op_name(n)
         spec = ROW_OPS[op]
         (src,) = g.inputs_of(n)
-        src, before = self.prologue.get(n, (src, []))
+        src, before = self.plan.prologue.get(n, (src, []))
         x, rank = self.names[src], len(g.shape(src))
-        dims, perm = self._row_dims(n)
+        dims, perm = row_dims(g, n)
         # reduced dims that are one consecutive block but not the last ones: rows are read in place through
         # an inner stride (no permuted copy), and a full-row result is written in the input's own layout
-        moved = not self._row_in_place(n)
+        moved = not row_in_place(g, n)
         inner = perm != list(range(rank)) and not moved
         outside, lines, outputs, _, _ = self.region(group or [n], n, "y")
         epilogue = [g.op_name(m) for m in group or [n] if m != n]
@@ -481,7 +315,7 @@ class _Lowering:
         name = self._kernel_name("_".join([*dict.fromkeys(prologue[:2]), f"{op}_rows", *dict.fromkeys(epilogue[:3])]))
         operands = [(self.names[t], self._dense(t, n)) for t in outside]
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
-        others = self.prologue_inputs.get(n, [])
+        others = self.plan.prologue_inputs.get(n, [])
         first, values = self._prologue_lines(before, src, others)
         self.kernels.append(row_kernel(name, op, len(operands), strided, len(g.shape(n)), lines,
                                        [value for value, _ in outputs], first, values[g.inputs_of(n)[0]], inner,
@@ -512,7 +346,8 @@ class _Lowering:
             b.append(f"shape = {x}.shape")
         outs = [f"t{m}" for _, m in outputs]
         for out in outs:
-            b.append(f"{out} = torch.empty(shape, device=rows.device, dtype=rows.dtype)")
+            dtype = spec.out_dtype or "rows.dtype"
+            b.append(f"{out} = torch.empty(shape, device=rows.device, dtype={dtype})")
         b.append("BLOCK_N = triton.next_power_of_2(n_cols)")
         b.append(f"BLOCK_M = max(1, min(triton.next_power_of_2(n_rows), {current().row_tile} // BLOCK_N))")
         module = f"self.{op}{n}"
@@ -547,7 +382,7 @@ class _Lowering:
         outside, lines, outputs, _, _ = self.region(group, n, "y")
         epilogue = [g.op_name(m) for m in group if m != n]
         (x,) = g.inputs_of(n)
-        x, before = self.prologue.get(n, (x, []))
+        x, before = self.plan.prologue.get(n, (x, []))
         name = self._kernel_name("_".join([*dict.fromkeys(g.op_name(m) for m in before[:2]), op,
                                            *dict.fromkeys(epilogue[:3])]))
         operands = [(self.names[t], self._dense(t, n)) for t in outside]
@@ -575,7 +410,7 @@ class _Lowering:
         epilogue = [g.op_name(m) for m in group if m != n]
         stem = "group_norm" if op == "group_norm" else "batch_norm"
         (x,) = g.inputs_of(n)
-        src, before = self.prologue.get(n, (x, []))
+        src, before = self.plan.prologue.get(n, (x, []))
         name = self._kernel_name("_".join([*dict.fromkeys(g.op_name(m) for m in before[:2]), stem,
                                            *dict.fromkeys(epilogue[:3])]))
         operands = [(self.names[t], self._dense(t, n)) for t in outside]
@@ -595,26 +430,64 @@ class _Lowering:
         for _, m in outputs:
             self.names[m], self.contiguous[m] = f"t{m}", True
 
+    def triangle(self, n: int, group: list[int]) -> None:
+        """triu / tril `n`, computing the rest of `group` (pointwise, its shape) in the kernel's epilogue."""
+        g = self.g
+        op = g.op_name(n)
+        outside, lines, outputs, _, _ = self.region(group, n, "y")
+        epilogue = [g.op_name(m) for m in group if m != n]
+        name = self._kernel_name("_".join([op, *dict.fromkeys(epilogue[:3])]))
+        operands = [(self.names[t], self._dense(t, n)) for t in outside]
+        strided = [i for i, (_, dense) in enumerate(operands) if not dense]
+        outs = [f"t{m}" for _, m in outputs]
+        self.kernels.append(triangle_kernel(name, op, g.params(n).get("diagonal", 0), len(operands), strided,
+                                            len(g.shape(n)), lines, [value for value, _ in outputs]))
+        (x,) = g.inputs_of(n)
+        self.body += triangle_glue(name, op, self.names[x], outs, [t for t, _ in operands], strided, epilogue)
+        for _, m in outputs:
+            self.names[m], self.contiguous[m] = f"t{m}", True
+
     # layout operators -----------------------------------------------------------------------------------
-    def layout(self, n: int) -> None:
+    def layout(self, n: int, group: list[int]) -> None:
         g = self.g
         ins = g.inputs_of(n)
-        expr = g.op(n).forward_expr([self.names[t] for t in ins], g.params(n), None)
+        x = self.names[ins[0]]
+        if g.op_name(n) == "reshape":
+            expr = f"{x}.reshape({', '.join(_reshape_sizes(x, g.shape(ins[0]), g.shape(n)))})"
+        elif g.op_name(n) == "expand":  # -1 keeps a dim's own size (new leading dims are given)
+            src, dst = g.shape(ins[0]), g.shape(n)
+            lead = len(dst) - len(src)
+            sizes = list(dst[:lead]) + [-1 if a == s else s for a, s in zip(src, dst[lead:])]
+            expr = f"{x}.expand({', '.join(map(str, sizes))})"
+        else:
+            expr = g.op(n).forward_expr([self.names[t] for t in ins], g.params(n), None)
         self.body.append(f"t{n} = {expr}  # layout only: a view or copy, no arithmetic")
         self.names[n] = f"t{n}"
         self.from_glue.add(n)
         self.contiguous[n] = g.op_name(n) in _KEEPS_CONTIGUOUS and all(self.contiguous[t] for t in ins)
 
 
-def _consecutive(dims: list[int]) -> bool:
-    """Sorted dims form one block (d, d + 1, ...)."""
-    return dims == list(range(dims[0], dims[0] + len(dims)))
+def _reshape_sizes(x: str, src: tuple[int, ...], dst: tuple[int, ...]) -> list[str]:
+    """Target sizes of `x.reshape(...)` written to follow the input's sizes: dims the reshape keeps at the
+    front and at the back (batch, spatial) are read from `x.shape` and the largest changed dim is -1 (a
+    channel count split into fixed groups), so the glue holds when the verifier's shape-variant trial
+    changes those sizes.
 
-
-def _reduced_dims(dim, rank: int) -> list[int]:
-    """The dims an operator's `dim` parameter (an int or a list of ints) names, non-negative and sorted."""
-    dims = dim if isinstance(dim, (list, tuple)) else [dim]
-    return sorted({d % rank for d in dims})
+    >>> _reshape_sizes("t", (8, 6, 5), (8, 2, 3, 5))
+    ['t.shape[0]', '2', '-1', 't.shape[2]']
+    """
+    front = 0
+    while front < min(len(src), len(dst)) - 1 and src[front] == dst[front]:
+        front += 1
+    back = 0
+    while back < min(len(src), len(dst)) - front - 1 and src[-1 - back] == dst[-1 - back]:
+        back += 1
+    sizes = [f"{x}.shape[{i}]" for i in range(front)] + [str(s) for s in dst[front:len(dst) - back]]
+    sizes += [f"{x}.shape[{len(src) - back + j}]" for j in range(back)]
+    middle = dst[front:len(dst) - back]
+    if middle:
+        sizes[front + middle.index(max(middle))] = "-1"
+    return sizes
 
 
 def _reference_signature(graph: Graph) -> tuple[list[str], str]:

@@ -37,6 +37,24 @@ def _celu(z: str, alpha: float) -> str:
     return f"tl.where({z} > 0.0, {z}, {a} * (tl.exp({z} / {a}) - 1.0))"
 
 
+def _clamp(z: str, lo, hi) -> str:
+    # torch.clamp takes one bound as None (clamp_min / clamp_max): that side is left open
+    if lo is not None:
+        z = f"tl.maximum({z}, {_f(lo)})"
+    return z if hi is None else f"tl.minimum({z}, {_f(hi)})"
+
+
+def _pow(z: str, e: float) -> str:
+    # small integer exponents as products (defined for negative bases, as torch.pow is); any other through
+    # exp(e * log(z)), which is NaN below 0 like torch.pow with a fractional exponent
+    if e.is_integer() and 1 <= abs(e) <= 4:
+        product = " * ".join([f"({z})"] * int(abs(e)))
+        return product if e > 0 else f"1.0 / ({product})"
+    if e == 0:
+        return f"tl.zeros_like({z}) + 1.0"
+    return f"tl.exp({_f(e)} * tl.log({z}))"
+
+
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 _GELU_INNER = _f(math.sqrt(2 / math.pi)) + " * ({x} + 0.044715 * {x} * {x} * {x})"
 
@@ -63,13 +81,16 @@ UNARY = {
     "hardshrink": lambda x, p: f"tl.where(tl.abs({x}) > {_f(p['lambd'])}, {x}, 0.0)",
     "softshrink": lambda x, p: (f"tl.where({x} > {_f(p['lambd'])}, {x} - {_f(p['lambd'])}, "
                                 f"tl.where({x} < -{_f(p['lambd'])}, {x} + {_f(p['lambd'])}, 0.0))"),
-    "clamp": lambda x, p: f"tl.minimum(tl.maximum({x}, {_f(p['min'])}), {_f(p['max'])})",
+    "clamp": lambda x, p: _clamp(x, p.get("min"), p.get("max")),
     "scale": lambda x, p: f"{x} * {_f(p['factor'])}",
     "shift": lambda x, p: f"{x} + {_f(p['value'])}",
     "abs": lambda x, p: f"tl.abs({x})",
     "erf": lambda x, p: f"tl.math.erf({x})",
     # eval-mode dropout is the identity
     "dropout": lambda x, p: x,
+    "sqrt": lambda x, p: f"tl.sqrt({x})",
+    "log": lambda x, p: f"tl.log({x})",
+    "pow": lambda x, p: _pow(x, float(p["exponent"])),
 }
 
 BINARY = {
@@ -78,6 +99,7 @@ BINARY = {
     "mul": lambda a, b: f"{a} * {b}",
     "maximum": lambda a, b: f"tl.maximum({a}, {b})",
     "minimum": lambda a, b: f"tl.minimum({a}, {b})",
+    "div": lambda a, b: f"{a} / {b}",
 }
 
 

@@ -3,7 +3,8 @@
 The input is made a contiguous (planes = N * C, *spatial) tensor. Each program takes BLOCK_O output
 elements (tile rows) and walks their windows BLOCK_W positions at a time along the tile columns: window
 position w is split into per-dim offsets k0, k1... and the input index of dim d is `o_d * stride - pad +
-k_d` (fixed windows) or `start_d + k_d` (adaptive windows), masked where it leaves the input or the window.
+k_d * dilation` (fixed windows) or `start_d + k_d` (adaptive windows), masked where it leaves the input
+or the window.
 
 Semantics follow PyTorch's defaults: max pooling pads with -inf (a window always holds one real value,
 since padding is at most half the kernel), average pooling counts the zero padding in its divisor
@@ -68,10 +69,12 @@ def pool_kernel(name: str, op: str, params: dict, n_inputs: int = 0, strided: li
         k = _per_dim(params["kernel_size"], d)
         s = _per_dim(params.get("stride") or params["kernel_size"], d)
         p = _per_dim(params.get("padding", 0), d)
+        dl = _per_dim(params.get("dilation", 1), d)
         shape = f"{k[0]} window" if d == 1 else "x".join(map(str, k)) + " window"
         what = "max" if is_max else "mean (zero padding counted in the divisor)"
-        stride, pad = (s[0], p[0]) if d == 1 else (s, p)
+        stride, pad, dil = (s[0], p[0], dl[0]) if d == 1 else (s, p, dl)
         comment = f"{what} over each {shape}, stride {stride}, padding {pad}"
+        comment += f", dilation {dil}" if any(di != 1 for di in dl) else ""
         window, win_sizes = str(math.prod(k)), [str(ki) for ki in k]
     src = ["@triton.jit", *signature(name, args, ["BLOCK_O", "BLOCK_W"]),
            f"    # {comment}",
@@ -98,7 +101,8 @@ def pool_kernel(name: str, op: str, params: dict, n_inputs: int = 0, strided: li
             src.append(f"        i{i} = start{i} + k{i}")
             valid.append(f"(i{i} < end{i})")
         else:
-            src.append(f"        i{i} = o{i} * {s[i]} - {p[i]} + k{i}")
+            dilated = f"k{i} * {dl[i]}" if dl[i] != 1 else f"k{i}"
+            src.append(f"        i{i} = o{i} * {s[i]} - {p[i]} + {dilated}")
             valid.append(f"(i{i} >= 0) & (i{i} < in_size{i})")
     src.append(f"        valid = {' & '.join(valid)}")
     src.append(f"        x = tl.load(x_ptr + {_flat(d)}, mask=valid, other={fill}).to(tl.float32)")
@@ -145,8 +149,10 @@ def pool_glue(name: str, op: str, params: dict, x: str, outs: list[str], operand
         k = _per_dim(params["kernel_size"], d)
         s = _per_dim(params.get("stride") or params["kernel_size"], d)
         p = _per_dim(params.get("padding", 0), d)
-        lines.append("out_sizes = (" + ", ".join(
-            f"(xc.shape[{2 + i}] + {2 * p[i]} - {k[i]}) // {s[i]} + 1" for i in range(d)) + ("," if d == 1 else "") + ")")
+        # the window's extent: dilation * (kernel - 1) + 1
+        span = [dl * (ki - 1) + 1 for ki, dl in zip(k, _per_dim(params.get("dilation", 1), d))]
+        sizes = [f"(xc.shape[{2 + i}] + {2 * p[i]} - {span[i]}) // {s[i]} + 1" for i in range(d)]
+        lines.append("out_sizes = (" + ", ".join(sizes) + ("," if d == 1 else "") + ")")
         lines.append(f"window = {math.prod(k)}")
         extra = []
     lines.append("shape = (*xc.shape[:2], *out_sizes)")

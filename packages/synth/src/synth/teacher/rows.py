@@ -18,7 +18,7 @@ from synth.teacher.epilogue import index_args, region_body, signature
 class RowOp:
     """`fill`: value of masked lanes; `body`: lines computing `y` from the fp32 tile `x` (and `mask`);
     `reduces`: one output per row; `affine`: weight (and bias) of a norm module; `eps`: the kernel takes
-    the module's eps; `comment`: kernel comment."""
+    the module's eps; `comment`: kernel comment; `out_dtype`: see below."""
 
     fill: str
     body: tuple[str, ...]
@@ -26,6 +26,9 @@ class RowOp:
     comment: str
     affine: tuple[str, ...] = ()
     eps: bool = False
+    # dtype of the output when not the input's (argmax / argmin: int64 indices); such an output takes no
+    # pointwise epilogue
+    out_dtype: str = ""
 
 
 _MAX = "m = tl.max(x, axis=1, keep_dims=True)"
@@ -45,6 +48,11 @@ ROW_OPS: dict[str, RowOp] = {
     "std": RowOp("0.0", (_MEAN, _CENTRED, _VAR, "y = tl.sqrt(var / (n_cols - 1))"),
                  True, "row standard deviations (unbiased, two passes over the tile in registers)"),
     "norm": RowOp("0.0", (_SUMSQ, "y = tl.sqrt(ss)"), True, "row L2 norms"),
+    # tl.argmax / tl.argmin break ties to the left: the first extreme value, as torch documents
+    "argmax": RowOp('-float("inf")', ("y = tl.argmax(x, axis=1, keep_dims=True)",), True,
+                    "index of each row's first maximum", out_dtype="torch.int64"),
+    "argmin": RowOp('float("inf")', ("y = tl.argmin(x, axis=1, keep_dims=True)",), True,
+                    "index of each row's first minimum", out_dtype="torch.int64"),
     "softmax": RowOp('-float("inf")', (_MAX, "e = tl.exp(x - m)",
                                        "y = e / tl.sum(e, axis=1, keep_dims=True)"),
                      False, "row softmax, shifted by the row max for stability"),
@@ -53,6 +61,7 @@ ROW_OPS: dict[str, RowOp] = {
     "normalize": RowOp("0.0", (_SUMSQ, "y = x / tl.maximum(tl.sqrt(ss), 1e-12)"),
                        False, "rows divided by their L2 norm (at least 1e-12)"),
     "cumsum": RowOp("0.0", ("y = tl.cumsum(x, axis=1)",), False, "running sums along each row"),
+    "cumprod": RowOp("1.0", ("y = tl.cumprod(x, axis=1)",), False, "running products along each row"),
     "layer_norm": RowOp("0.0", (_MEAN, _CENTRED, _VAR, "y = d / tl.sqrt(var / n_cols + eps) * w + b"), False,
                         "layer norm of each row: (x - mean) / sqrt(var + eps) * weight + bias", ("w", "b"), True),
     "rms_norm": RowOp("0.0", (_SUMSQ, "y = x / tl.sqrt(ss / n_cols + eps) * w"),

@@ -1,0 +1,28 @@
+"""The columns of results.csv and of the W&B results table (one definition for both)."""
+
+CSV_FIELDS = (
+    "task_id",
+    "level",
+    "name",
+    "accepted",
+    "stage",
+    "error_class",
+    "speedup_eager",
+    "speedup_compile",
+    "candidate_ms",
+    "eager_ms",
+    "compiled_ms",
+    "kernel_launches",
+    "best_kind",
+    "assembly",
+    "cost",
+    "cost_unit",
+    "attempts",
+    "samples",
+    "wall_s",
+    "backend",
+    "device",
+    "strategy",
+    "generator",
+    "message",
+)

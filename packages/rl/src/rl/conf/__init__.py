@@ -1,0 +1,1 @@
+"""rl's Hydra configs (a package: Hydra's pkg:// search path entries expect an __init__.py)."""
