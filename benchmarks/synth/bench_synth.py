@@ -76,7 +76,7 @@ def rate() -> dict:
 def rl100k(out: str = "/tmp/synth_rl100k") -> dict:
     import shutil
 
-    from synth.run import run
+    from synth.cli import run
 
     shutil.rmtree(out, ignore_errors=True)
     cfg = compose(["level=[1,2,5]", "n=[20000,60000,20000]", f"out={out}", "workers=2"])

@@ -50,6 +50,8 @@ def main() -> None:
                     help="only the repeatability phases (e.g. to compare --l2-flush modes in one device call)")
     ap.add_argument("--skip-repeatability", action="store_true",
                     help="only the throughput phases (e.g. to repeat them in one device call)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a VerifyConfig field for every phase, e.g. --set kernel_cache=shared (repeatable)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -61,7 +63,7 @@ def main() -> None:
     gpu = torch.cuda.is_available()
     pairs = fixture_pairs()
     cfg = {"timing": True, "l2_flush": args.l2_flush, "input_copies": args.input_copies,
-           "timing_method": args.timing_method}
+           "timing_method": args.timing_method, **dict(_setting(kv) for kv in args.set)}
     res = {**{k: v for k, v in cfg.items() if k != "timing"},
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "device": torch.cuda.get_device_name(0) if gpu else f"cpu ({os.cpu_count()} cores, Triton interpreter)",
@@ -92,6 +94,17 @@ def main() -> None:
     print(f"steady: {res['steady_candidates']} candidates in {res['steady_wall_s']:.1f} s = {res['steady_cand_per_s']:.2f} cand/s "
           f"({res['steady_cand_per_s_per_device']:.2f} per {'GPU' if gpu else 'CPU machine'}), "
           f"{res['steady_accepted']} accepted, {res['worker_starts']} worker server processes started ({res['workers']} slots)")
+
+
+def _setting(kv: str) -> tuple[str, object]:
+    """`key=value` from --set, the value parsed as JSON where it is one (numbers, true/false)."""
+    key, sep, value = kv.partition("=")
+    if not sep:
+        raise SystemExit(f"--set takes KEY=VALUE, got {kv!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def throughput_phase(pairs, cfg: dict, args, res: dict, gpu: bool) -> None:

@@ -1,12 +1,9 @@
-"""Metrics on hand-computed examples, and the doctests of the bench modules."""
+"""Metrics on hand-computed examples (the modules' doctests run from packages/conftest.py)."""
 
-import doctest
 import math
 
 import pytest
 
-import bench.metrics
-import bench.report
 from bench.metrics import by_level, error_classes, fast_p, geomean_speedup, stage_failures, summarize
 
 # 5 tasks: 3 correct (speedups vs eager 3.0, 1.2, 0.5; vs torch.compile 1.6, 0.8, None), 2 failed
@@ -48,9 +45,3 @@ def test_per_level_and_edge_cases():
     assert stage_failures(ROWS[:3]) == {} and error_classes([]) == {}
     with pytest.raises(ValueError, match="baseline"):
         fast_p(ROWS, 1.0, "inductor")
-
-
-@pytest.mark.parametrize("module", [bench.metrics, bench.report])
-def test_doctests(module):
-    failures, tried = doctest.testmod(module)
-    assert tried > 0 and failures == 0

@@ -8,7 +8,7 @@ import sys
 import pytest
 from hydra import compose, initialize_config_module
 
-from rl.launch import check_groups_whole
+from rl.cli import check_groups_whole
 
 EXPERIMENTS = ("drtriton_7b", "smoke", "sft_warmup")
 

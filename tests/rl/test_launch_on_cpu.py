@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 
-from rl.launch import validate_ppo
+from rl.cli import validate_ppo
 from synth.export import split_file
 
 

@@ -4,7 +4,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from rl.launch import sft_config, validate_ppo, validate_sft
+from rl.cli import sft_config, validate_ppo, validate_sft
 
 
 @pytest.fixture

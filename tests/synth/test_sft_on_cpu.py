@@ -1,6 +1,5 @@
 """SFT export (`python -m synth ... teacher.enabled=true`, synth/sft.py): teacher programs beside the tasks,
 verified for real, only accepted pairs in sft_pairs.parquet, and rl.data.sft_messages reads it."""
-import doctest
 import json
 import re
 import subprocess
@@ -9,7 +8,6 @@ import sys
 import pandas as pd
 import pytest
 
-import synth.sft
 from rl.data import sft_messages
 from synth.export import read_manifest
 from synth.prompts import PromptTemplate
@@ -72,8 +70,3 @@ def test_only_accepted_pairs_are_exported(dataset, tmp_path):
     assert summary["rejections"][0]["task_id"] == e0["id"] and summary["rejections"][0]["stage"] == "correct"
     pairs = pd.read_parquet(tmp_path / PAIRS)
     assert sorted(pairs["task_id"]) == sorted(e["id"] for e, _, _ in rest)
-
-
-def test_docstring_examples_run():
-    failures, tried = doctest.testmod(synth.sft)
-    assert tried > 0 and failures == 0

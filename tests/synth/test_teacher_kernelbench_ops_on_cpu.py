@@ -100,8 +100,20 @@ def losses_graph() -> Graph:
     return g
 
 
+def flip_graph() -> Graph:
+    """Level 1, 91 (a reverse cumsum: flip, cumsum, flip back); a flip of two dims of a transposed (strided)
+    view with a relu epilogue fused, and a flip of the batch dim read by a broadcast add."""
+    g = Graph()
+    x = g.input((3, 4, 5))
+    reverse = g.add("flip", [g.add("cumsum", [g.add("flip", [x], dims=[1])], dim=1)], dims=[1])
+    strided = g.add("relu", [g.add("flip", [g.add("transpose", [x], dim0=0, dim1=2)], dims=[0, -1])])
+    batch = g.add("add", [g.add("flip", [g.input((6, 7))], dims=[0]), g.parameter((7,))])
+    g.outputs = [reverse, strided, batch]
+    return g
+
+
 @pytest.mark.parametrize("graph", [norms_graph, pointwise_graph, scan_pool_graph, index_triangle_graph,
-                                   layout_graph, losses_graph])
+                                   layout_graph, losses_graph, flip_graph])
 def test_kernelbench_operators_are_accepted(verifier, graph):
     g = graph()
     program = lower(g)
@@ -114,6 +126,8 @@ def test_kernelbench_operators_are_accepted(verifier, graph):
     (index_triangle_graph, "tl.argmax(x, axis=1", "tl.argmin(x, axis=1"),  # the wrong extreme
     (scan_pool_graph, "i0 = o0 * 1 - 2 + k0 * 3", "i0 = o0 * 1 - 2 + k0 * 2"),  # dilation 3 read as 2
     (scan_pool_graph, "tl.cumprod(x, axis=1)", "tl.cumsum(x, axis=1)"),  # a scan of the wrong operator
+    (flip_graph, "(xsize1 - 1 - j1) * xstride1", "j1 * xstride1"),  # the flip forgotten
+    (flip_graph, "(xsize2 - 1 - j2) * xstride2", "j2 * xstride2"),  # one of two flipped dims forgotten
 ])
 def test_mutated_kernelbench_lowering_is_rejected(verifier, graph, old, new):
     g = graph()

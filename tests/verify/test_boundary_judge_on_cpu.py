@@ -204,3 +204,26 @@ def test_a_worker_that_dies_while_timing_fails_timed(tmp_path):
     v = judge.verdict(Outcome("crash", message="worker process died (killed by SIGSEGV)"))
     assert (v.stage, v.error_class) == ("timed", "crash") and v.stages["correct"] == "pass", v.summary()
     assert not os.path.exists(private / "timed.pt")
+
+
+def test_eager_baseline_held_to_the_reference_workers():
+    """The eager time a candidate's worker reports may exceed the trusted reference worker's by at most
+    EAGER_SLACK (verify/reference_timing.py); a median outside its own range is no measurement."""
+    from verify.judge import _check_baseline, _Reject, _timing
+    from verify.reference_timing import EAGER_SLACK
+    from verify.verdict import Timing
+
+    def t(median, method="graph"):
+        return Timing(median_ms=median, iqr_ms=0.0, min_ms=median * 0.9, max_ms=median * 1.1, runs=100,
+                      method=method)
+
+    trusted = t(1.0)
+    _check_baseline(t(1.0), trusted)
+    _check_baseline(t(EAGER_SLACK * 0.99), trusted)
+    _check_baseline(t(0.5), trusted)  # faster in the candidate's process only lowers its own speedup
+    _check_baseline(t(5.0), None)  # no trusted timing (CPU, or timing off): nothing to hold it to
+    _check_baseline(t(5.0, method="stream"), trusted)  # measured another way: not comparable
+    with pytest.raises(_Reject, match="reference worker"):
+        _check_baseline(t(EAGER_SLACK * 1.01), trusted)
+    with pytest.raises(_Reject, match="outside its own range"):
+        _timing({"median_ms": 2.0, "iqr_ms": 0.0, "min_ms": 1.0, "max_ms": 1.5, "runs": 10})

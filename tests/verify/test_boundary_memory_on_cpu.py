@@ -74,12 +74,3 @@ def test_only_a_task_that_does_not_run_alone_is_too_large():
         with pytest.raises(TaskTooLarge, match="even with the host to itself") as e:
             v.verify(Task.from_code(HUGE_TASK, id="huge"), fixture_candidate("gelu_scale"))
     assert isinstance(e.value, TaskError)
-
-
-@pytest.mark.parametrize("name", ["verify.memory", "verify.plan", "verify.gpulock"])
-def test_doctests_of_the_scheduling_modules(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(name))
-    assert result.failed == 0 and result.attempted > 0

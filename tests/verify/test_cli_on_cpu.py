@@ -86,3 +86,17 @@ def test_batch_writes_a_row_per_pair_whatever_a_candidate_or_task_holds(tmp_path
     assert rows["relu_scale_bias__nested"]["error_class"] == "syntax_error"
     assert rows["relu_scale_bias__crlf"]["accepted"], rows["relu_scale_bias__crlf"]
     assert not rows["sidecar"]["accepted"] and "not valid JSON" in rows["sidecar"]["error"]
+
+
+def test_jsonl_batch_verdicts_are_named_by_their_candidate_file(tmp_path):
+    task, cand = TASKS_DIR / "relu_scale_bias.py", CANDIDATES_DIR / "relu_scale_bias.py"
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(json.dumps(r) for r in (
+        {"task": str(task), "candidate": str(cand)},
+        {"task": str(task), "candidate": str(cand), "name": "mine"},
+        {"task": str(task), "completion": "no code here"})) + "\n")
+    out = tmp_path / "out.jsonl"
+    run = cli(f"batch={pairs}", f"out={out}", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    names = [json.loads(line)["name"] for line in out.read_text().splitlines()]
+    assert names == [str(cand), "mine", "pairs.jsonl:3"]

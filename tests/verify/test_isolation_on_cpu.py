@@ -87,3 +87,23 @@ def test_a_task_that_kills_the_reference_server_harms_only_itself():
     assert isinstance(results["killer"], TaskError) and "does not run (crash)" in str(results["killer"])
     good = results["good"]
     assert not isinstance(good, Exception) and good.accepted, good
+
+
+def test_each_candidate_takes_a_fresh_prepared_spare():
+    """Fork mode keeps one prepared worker per slot ahead of the jobs (zygote._Spares): each candidate
+    runs in a spare forked before it, used once, and a new spare replaces it."""
+    import time
+
+    from verify import confine
+
+    with Verifier(VerifyConfig(timeout_s=60), workers=1, cache=False) as v:
+        task, text = fixture_task("gelu_scale"), fixture_candidate("gelu_scale")
+        assert v.verify(task, text).accepted
+        server = v._sandboxes[0]._proc.pid  # started with the first job
+        time.sleep(1.0)  # the reaper sweeps every 20 ms; the spare of the next job is forked by now
+        first = set(confine.children(server))
+        assert len(first) == 1, f"expected one spare after a candidate, the server has children {first}"
+        assert v.verify(task, f"{text}\n# again\n").accepted
+        time.sleep(1.0)
+        second = set(confine.children(server))
+        assert len(second) == 1 and not (first & second), "the spare was not used (or used twice)"

@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from bench.runner import run
+from bench.cli import run
 
 
 @hydra.main(version_base=None, config_path=None, config_name="bench")

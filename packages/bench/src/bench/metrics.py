@@ -26,11 +26,13 @@ from collections.abc import Iterable, Sequence
 
 P_VALUES = (0.0, 1.0, 1.5, 2.0)
 BASELINES = ("eager", "compile")
+# torch.compile(mode="max-autotune-no-cudagraphs") (verify.compile_max_autotune): summarized when measured
+EXTRA_BASELINES = ("compile_max",)
 
 
 def _speedup(row: dict, baseline: str) -> float | None:
-    if baseline not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+    if baseline not in BASELINES + EXTRA_BASELINES:
+        raise ValueError(f"baseline must be one of {BASELINES + EXTRA_BASELINES}, got {baseline!r}")
     value = row.get(f"speedup_{baseline}")
     return float(value) if value is not None and math.isfinite(value) and value > 0 else None
 
@@ -119,9 +121,34 @@ def summarize(rows: Sequence[dict]) -> dict:
         out[f"timed_{baseline}"] = sum(
             1 for r in rows if r.get("accepted") and _speedup(r, baseline) is not None
         )
+    for baseline in EXTRA_BASELINES:  # only where some row has it (the keys of a run without stay as they were)
+        if any(r.get(f"speedup_{baseline}") is not None for r in rows):
+            for p in P_VALUES:
+                out[f"fast_{p:g}_{baseline}"] = fast_p(rows, p, baseline)
+            out[f"geomean_speedup_{baseline}"] = geomean_speedup(rows, baseline)
+            out[f"timed_{baseline}"] = sum(
+                1 for r in rows if r.get("accepted") and _speedup(r, baseline) is not None
+            )
     out["stage_failures"] = stage_failures(rows)
     out["error_classes"] = error_classes(rows)
+    out["untimed_reasons"] = untimed_reasons(rows)
     return out
+
+
+def untimed_reasons(rows: Iterable[dict]) -> dict[str, int]:
+    """Accepted tasks without a speedup over eager, counted by `speedup_missing_reason`.
+
+    >>> untimed_reasons([{"accepted": True, "speedup_missing_reason": "not timed: verify.timing=false"},
+    ...                  {"accepted": True, "speedup_eager": 1.0}, {"accepted": False}])
+    {'not timed: verify.timing=false': 1}
+    """
+    return dict(
+        Counter(
+            r.get("speedup_missing_reason") or "no reason recorded"
+            for r in rows
+            if r.get("accepted") and _speedup(r, "eager") is None
+        )
+    )
 
 
 def by_level(rows: Sequence[dict]) -> dict[str, dict]:

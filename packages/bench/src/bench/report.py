@@ -103,6 +103,13 @@ def write_report(
     print(table(levels))
     if not timed:
         print(f"note: {summary['note']}")
+    every = levels["all"]
+    if every.get("geomean_speedup_compile_max") is not None or every.get("timed_compile_max"):
+        print(f"vs torch.compile max-autotune-no-cudagraphs: geomean {_fmt(every['geomean_speedup_compile_max'])}, "
+              f"faster on {every['fast_1_compile_max']:.2f} of all tasks ({every['timed_compile_max']} timed)")
+    if timed and every.get("untimed_reasons"):
+        print("accepted without a speedup: "
+              + ", ".join(f"{k} x{v}" for k, v in sorted(every["untimed_reasons"].items(), key=lambda kv: -kv[1])))
     failures = levels["all"]["error_classes"]
     if failures:
         print(

@@ -17,6 +17,7 @@ import json
 import re
 from pathlib import Path
 
+from verify.fixtures import fixture_names, fixture_task
 from verify.task import Task, TaskError
 
 
@@ -144,6 +145,4 @@ class FixturesSuite(Suite):
         self.names = list(names) if names else None
 
     def load(self) -> list[Task]:
-        from verify.fixtures import fixture_names, fixture_task
-
         return [fixture_task(n) for n in (self.names or fixture_names())]

@@ -9,7 +9,7 @@
   inactive before the first update of a step, adds nothing). The LR schedule then advances one step less;
 - W&B metrics: curriculum stage and pass@1 per level, and the reward components of each step's rollouts.
 
-Imported by rl.launch's task runner inside its Ray actor, which registers the trainer there.
+Imported by rl.cli's task runner inside its Ray actor, which registers the trainer there.
 """
 from __future__ import annotations
 

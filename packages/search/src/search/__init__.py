@@ -6,7 +6,7 @@
         result = FragmentSearch(max_len=5).search(task, ReplayGenerator("replay.jsonl"), judge)
     print(result.summary(), result.best_text)
 
-CLI: `python -m search task=PATH strategy=... generator=...` (see search.run).
+CLI: `python -m search task=PATH strategy=... generator=...` (see search.cli).
 """
 
 from search.assembly import Assembly, Segment, best_assembly, enumerate_spans

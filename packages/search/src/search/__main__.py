@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base=None, config_path=None, config_name="search")
 def main(cfg: DictConfig) -> None:
-    from search.run import run
+    from search.cli import run  # after composition: --help and --cfg job never import torch
 
     run(cfg)
 

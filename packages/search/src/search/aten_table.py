@@ -9,12 +9,22 @@ PyTorch, or raises when opaque nodes are off).
 
 A new operator is one line here (`"sqrt": unary("sqrt"),`) plus its synth operator and lowering. In-place
 variants (`relu_`) use their functional rule; the frontend rebinds the mutated tensor.
+
+ATen composites without a kernel of their own are written as several synth operators (the losses:
+smooth_l1 as abs / clamp / pow, kl_div as log / mul / sub, triplet margin as norms, cross entropy as
+log_softmax and a reduction). A rule may also emit an opaque `aten` node itself, for the part that must stay
+PyTorch (cross entropy's gather of int64 targets) or to write the call's arguments better than the
+frontend's fallback does (tensor factories whose sizes follow the inputs: `sized_factory`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+
+import torch
+
+from verify.inputs import size_constants
 
 Rule = Callable[..., None]
 
@@ -488,6 +498,201 @@ def to_copy(m, node, b):
     m.alias(node, x)
 
 
+def flip(m, node, b):
+    m.emit(node, "flip", [b["self"]], dims=[int(d) for d in b["dims"]])
+
+
+def broadcast_tensors(m, node, b):
+    """`torch.broadcast_tensors(a, b, ...)` (what F.smooth_l1_loss and friends export first): element i is
+    tensor i expanded to the common shape (itself when it has that shape already)."""
+    parts = list(b["tensors"])
+
+    def element(i):
+        def rule(n):
+            if m.shape(parts[i]) == m.shape(n):
+                m.alias(n, parts[i])
+            else:
+                m.emit(n, "expand", [parts[i]], sizes=list(m.shape(n)))
+
+        return rule
+
+    m.tuple_result(node, {i: element(i) for i in range(len(parts))})
+
+
+# losses: ATen composites written as synth operators -------------------------------------------------------
+# ATen's loss reduction enum
+_REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
+# the smallest normal float32: t * log(max(t, tiny)) is t * log(t) wherever float32 tells them apart, and 0 at 0
+_TINY = 1.1754943508222875e-38
+
+
+def _reduction(m, node, b) -> str:
+    reduction = _REDUCTIONS.get(b["reduction"])
+    m.require(node, reduction is not None, f"loss reduction {b['reduction']!r}")
+    return reduction
+
+
+def _finish(m, node, reduction: str, op: str, inputs: list, **params) -> None:
+    """The loss's last pointwise operator `op`, then (unless `reduction` is "none") its mean or sum over every
+    element, as `node`'s value."""
+    if reduction == "none":
+        m.emit(node, op, inputs, **params)
+        return
+    shape = _broadcast_shape([m.shape(t) for t in inputs])
+    value = m.temp(node, op, inputs, shape, **params)
+    m.emit(node, reduction, [value], dim=list(range(len(shape))), keepdim=False)
+
+
+def _broadcast_shape(shapes) -> tuple[int, ...]:
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    return tuple(max(dims) for dims in zip(*padded))
+
+
+def smooth_l1_loss(m, node, b):
+    """`F.smooth_l1_loss(x, y, beta)` (Huber / beta): with d = x - y and c = min(|d|, beta), the loss is
+    0.5 * c^2 / beta + (|d| - c), i.e. 0.5 d^2 / beta below beta and |d| - 0.5 beta above; beta = 0 is L1."""
+    x, y, beta = b["self"], b["target"], float(b["beta"])
+    m.require(node, m.shape(x) == m.shape(y), "smooth_l1_loss of operands that broadcast")
+    reduction = _reduction(m, node, b)
+    shape = m.shape(x)
+    d = m.temp(node, "abs", [m.temp(node, "sub", [x, y], shape)], shape)
+    if beta <= 0:
+        _finish(m, node, reduction, "scale", [d], factor=1.0)
+        return
+    c = m.temp(node, "clamp", [d], shape, min=None, max=beta)
+    quadratic = m.temp(node, "scale", [m.temp(node, "pow", [c], shape, exponent=2.0)], shape, factor=0.5 / beta)
+    linear = m.temp(node, "sub", [d, c], shape)
+    _finish(m, node, reduction, "add", [quadratic, linear])
+
+
+def kl_div(m, node, b):
+    """`F.kl_div(input, target)` without log_target: xlogy(t, t) - t * input, reduced. xlogy(t, t) is
+    t * log(max(t, tiny)) + 0 * sqrt(t): 0 at t = 0 and NaN for t < 0, as torch's xlogy."""
+    x, t = b["self"], b["target"]
+    m.require(node, not b.get("log_target"), "kl_div with log_target=True")
+    m.require(node, m.shape(x) == m.shape(t), "kl_div of operands that broadcast")
+    reduction = _reduction(m, node, b)
+    shape = m.shape(x)
+    logt = m.temp(node, "log", [m.temp(node, "clamp", [t], shape, min=_TINY, max=None)], shape)
+    nan_below_zero = m.temp(node, "scale", [m.temp(node, "sqrt", [t], shape)], shape, factor=0.0)
+    xlogy = m.temp(node, "add", [m.temp(node, "mul", [t, logt], shape), nan_below_zero], shape)
+    users = list(node.users)
+    div = users[0] if len(users) == 1 else None
+    if (reduction == "sum" and div is not None and div.target is torch.ops.aten.div.Tensor
+            and div.args[0] is node and type(div.args[1]) is int and div.args[1] == shape[0]
+            and _inside_batchmean(node, div)):
+        # reduction="batchmean": F.kl_div divides the sum by input.size(0), which the export bakes in as a
+        # number; the mean over dim 0 of the row sums reads the batch size from the tensor instead (the
+        # verifier's shape-variant trial changes it), and the division node becomes this value
+        loss = m.temp(node, "sub", [xlogy, m.temp(node, "mul", [t, x], shape)], shape)
+        if len(shape) > 1:
+            loss = m.temp(node, "sum", [loss], shape[:1], dim=list(range(1, len(shape))), keepdim=False)
+        m.emit(node, "mean", [loss], dim=[0], keepdim=False)
+        m.env[div.name] = m.env[node.name]
+        m.absorbed.add(div.name)
+        return
+    _finish(m, node, reduction, "sub", [xlogy, m.temp(node, "mul", [t, x], shape)])
+
+
+def _inside_batchmean(node, div) -> bool:
+    """The division of kl_div's sum is F.kl_div's own batchmean step (same source frames, and the call says
+    "batchmean" or is nn.KLDivLoss's), not a division the Model's code writes after it (`/ 1024`, which
+    must stay a constant)."""
+    trace_ = node.meta.get("stack_trace") or ""
+    return trace_ == (div.meta.get("stack_trace") or "") and (
+        "batchmean" in trace_ or "torch/nn/modules/loss.py" in trace_
+    )
+
+
+def triplet_margin_loss(m, node, b):
+    """`F.triplet_margin_loss(a, p, n)` for the 2-norm: max(d(a, p) - d(a, n) + margin, 0) with
+    d(u, v) = ||u - v + eps||_2 over the last dim (`F.pairwise_distance`); `swap` uses min(d(a, n), d(p, n))."""
+    a, p, n = b["anchor"], b["positive"], b["negative"]
+    m.require(node, float(b["p"]) == 2.0, f"triplet margin loss with the {b['p']}-norm")
+    m.require(node, m.shape(a) == m.shape(p) == m.shape(n), "triplet margin loss of operands that broadcast")
+    reduction = _reduction(m, node, b)
+    shape, eps = m.shape(a), float(b["eps"])
+    rows = shape[:-1]
+
+    def distance(u, v):
+        diff = m.temp(node, "shift", [m.temp(node, "sub", [u, v], shape)], shape, value=eps)
+        return m.temp(node, "norm", [diff], rows, dim=-1, keepdim=False)
+
+    d_pos, d_neg = distance(a, p), distance(a, n)
+    if b["swap"]:
+        d_neg = m.temp(node, "minimum", [d_neg, distance(p, n)], rows)
+    gap = m.temp(node, "shift", [m.temp(node, "sub", [d_pos, d_neg], rows)], rows, value=float(b["margin"]))
+    _finish(m, node, reduction, "clamp", [gap], min=0.0, max=None)
+
+
+def cross_entropy(m, node, b):
+    """`F.cross_entropy(x, target)` over the class dim 1, without class weights or label smoothing:
+    -log_softmax(x)[target], reduced. Class-index targets (int64, x's shape without dim 1) pick their
+    log-probability with `torch.gather`, which stays PyTorch (an opaque call: synth has no operator reading
+    an int64 index tensor); the log-softmax and the reduction are kernels. A target equal to `ignore_index`
+    is not skipped: gather raises on it (KernelBench's targets are classes). Probability targets (x's shape)
+    are -sum(target * log_softmax(x), dim=1), all kernels."""
+    x, t = b["self"], b["target"]
+    xs, ts = m.shape(x), m.shape(t)
+    m.require(node, b["weight"] is None and not b["label_smoothing"], "cross entropy with weights or smoothing")
+    m.require(node, len(xs) >= 2, "cross entropy of an unbatched input")
+    reduction = _reduction(m, node, b)
+    logp = m.temp(node, "log_softmax", [x], xs, dim=1)
+    if ts == xs and m.dtype(t) == m.dtype(x):
+        per_row = xs[:1] + xs[2:]
+        picked = m.temp(node, "sum", [m.temp(node, "mul", [t, logp], xs)], per_row, dim=1, keepdim=False)
+        _finish(m, node, reduction, "scale", [picked], factor=-1.0)
+        return
+    m.require(node, ts == xs[:1] + xs[2:] and m.dtype(t) == "int64", "cross entropy with this target")
+    rows = xs[:1] + (1,) + xs[2:]
+    picked = m.temp(node, "aten", [logp, t], rows, call="aten.gather.default", args="{0}, 1, {1}.unsqueeze(1)",
+                    index=None, out=list(rows))
+    if reduction == "none":
+        picked = m.temp(node, "squeeze", [picked], ts, dim=1)
+    _finish(m, node, reduction, "scale", [picked], factor=-1.0)
+
+
+# tensor factories in forward (PyTorch): sizes follow the inputs ------------------------------------------------
+def sized_factory(m, node, b):
+    """A tensor factory called in forward (`torch.randn(L, x.size(0), H)` for an RNN's initial state) stays
+    PyTorch, as an opaque call, but its sizes are not all baked in: a size equal to one of the task's
+    batch-like size constants (those the verifier's shape-variant trial changes, `verify.inputs.size_constants`)
+    and to a dim of a forward argument is written as that argument's `.shape[d]`, so the call follows the
+    inputs when the verifier changes their sizes. Other sizes (layers, hidden sizes) stay literals."""
+    if not m.opaque:
+        m.fail(node, "a tensor factory stays PyTorch (opaque calls are off)")
+    varied = set(size_constants(m.task.code).values())
+    data = m.g.data_inputs()
+    ids: list[int] = []
+
+    def size_source(sizes) -> str:
+        parts = []
+        for v in sizes:
+            where = next(((t, d) for t in data for d, s in enumerate(m.g.shape(t)) if s == v), None)
+            if type(v) is not int or v not in varied or where is None:
+                parts.append(repr(v))
+                continue
+            if where[0] not in ids:
+                ids.append(where[0])
+            parts.append(f"{{{ids.index(where[0])}}}.shape[{where[1]}]")
+        return f"[{', '.join(parts)}]"
+
+    schema = node.target._schema.arguments
+    parts = [size_source(v) if schema[i].name == "size" else m._source(node, v, ids) for i, v in enumerate(node.args)]
+    parts += [f"{k}={size_source(v) if k == 'size' else m._source(node, v, ids)}" for k, v in node.kwargs.items()]
+    args = ", ".join(parts)
+    if "{device}" in args:
+        m.require(node, bool(ids or data), "places a new tensor on a device without a tensor to take it from")
+        if not ids:
+            ids.append(data[0])
+        args = args.replace("{device}", "{0}.device")
+    from search.frontend import Temp
+
+    m.emit(node, "aten", [Temp(t, m.g.shape(t)) for t in ids], call=str(node.target), args=args, index=None,
+           out=list(m.shape(node)))
+
+
 def max_dim(op: str) -> Rule:
     """`torch.max(x, dim)` / `torch.min(x, dim)` return (values, indices): values are amax / amin."""
     ops = {"max": "amax", "min": "amin"}
@@ -614,4 +819,14 @@ ATEN: dict[str, Rule] = {
     "unsqueeze": lambda m, node, b: m.emit(node, "unsqueeze", [b["self"]], dim=int(b["dim"])),
     "cat": cat("cat"),
     "stack": cat("stack"),
+    "flip": flip,
+    "broadcast_tensors": broadcast_tensors,
+    # losses
+    "smooth_l1_loss": smooth_l1_loss,
+    "kl_div": kl_div,
+    "triplet_margin_loss": triplet_margin_loss,
+    "cross_entropy_loss": cross_entropy,
+    # tensor factories in forward stay PyTorch, with sizes read from the inputs where they vary
+    **{name: sized_factory for name in ("randn", "rand", "zeros", "ones", "empty", "full", "new_zeros",
+                                        "new_ones", "new_empty", "new_full")},
 }

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from search.assembly import Segment
 from search.fragments import Fragment
 from verify.candidate import extract_program
+from verify.pyparse import PARSE_LOCK
 
 _DROP_FUNCS = {"get_inputs", "get_init_inputs"}
 
@@ -68,9 +69,7 @@ def attr_expr(key: str, root: str = "self") -> str:
 
 def assemble_program(program, pieces: list[Piece]) -> str:
     """The assembled candidate program for `program` (a `search.frontend.Program`)."""
-    from search.frontend import TRACE_LOCK
-
-    with TRACE_LOCK:
+    with PARSE_LOCK:
         return _assemble(program, pieces)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from synth.ir import Graph
+from verify.pyparse import PARSE_LOCK
 from verify.task import Task
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float64")
@@ -61,9 +62,7 @@ def _attribute(model: torch.nn.Module, path: str) -> torch.Tensor:
 
 def make_fragment(program, start: int, stop: int) -> Fragment:
     """Operators [start, stop) of `program` (a `search.frontend.Program`) as a Fragment."""
-    from search.frontend import TRACE_LOCK
-
-    with TRACE_LOCK:
+    with PARSE_LOCK:
         return _make_fragment(program, start, stop)
 
 

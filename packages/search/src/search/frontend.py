@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import operator
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,14 +32,12 @@ import torch
 import torch._dynamo
 
 from search.aten_table import ATEN
+from search.fragments import make_fragment
 from synth.ir import Graph
 from synth.ops import REGISTRY
 from verify.inputs import load_module, seed_everything
+from verify.pyparse import PARSE_LOCK
 from verify.task import Task, TaskError
-
-# torch.export keeps global tracing state, and CPython 3.11's AST constructor is not thread-safe: tracing,
-# fragment printing and assembly take this lock, so concurrent searches (bench's tasks_in_flight) are safe
-TRACE_LOCK = threading.RLock()
 
 
 class UnsupportedConstruct(ValueError):
@@ -83,8 +80,6 @@ class Program:
 
     def fragment(self, start: int, stop: int):
         """Operators [start, stop) as a standalone Task with its wiring (see `search.fragments`)."""
-        from search.fragments import make_fragment
-
         return make_fragment(self, start, stop)
 
 
@@ -106,7 +101,10 @@ def trace(task: Task, seed: int = 0, opaque: bool = True) -> Program:
 
     Raises UnsupportedConstruct for what the IR cannot express, TaskError for a task that does not run.
     """
-    with TRACE_LOCK:
+    # torch.export keeps global tracing state and builds ASTs (CPython 3.11's AST constructor is not
+    # thread-safe): tracing, fragment printing and assembly hold verify's parse lock, so that concurrent
+    # searches (bench's tasks_in_flight) and the verifier's parsing never overlap
+    with PARSE_LOCK:
         return _trace(task, seed, opaque)
 
 

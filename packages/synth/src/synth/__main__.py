@@ -7,8 +7,9 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base=None, config_path=None, config_name="synth")
 def main(cfg: DictConfig) -> None:
+    # after composition: --help and --cfg job never import the operator registry (torch)
+    from synth.cli import run
     from synth.ops import UnknownOpError
-    from synth.run import run
     from synth.sampler import ConfigError
 
     try:

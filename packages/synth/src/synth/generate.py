@@ -102,6 +102,10 @@ class Workers:
 
     def __enter__(self) -> "Workers":
         if self.workers > 1:
+            if mp.get_start_method(allow_none=True) not in (None, "fork", "spawn", "forkserver"):
+                # a job of Hydra's joblib launcher runs in a loky worker, whose start method "loky" our
+                # workers would inherit and cannot rebuild (ValueError: cannot find context for 'loky')
+                mp.set_start_method(None, force=True)
             ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
             self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
                                             initargs=(self.build, 1))

@@ -32,6 +32,7 @@ import networkx as nx
 
 from synth.ops import Op, ShapeError, get_op
 from synth.ops.base import Shape, numel
+from synth.printer import to_code
 
 
 class Graph:
@@ -187,13 +188,11 @@ class Graph:
         return hashlib.sha256(summary.encode()).hexdigest()[:32]
 
     def to_code(self) -> str:
-        from synth.printer import to_code
-
         return to_code(self)
 
     def to_task(self, **metadata):
         """This graph as a `verify.task.Task` (KernelBench form); `metadata` fills id, source, level, meta."""
-        from verify.task import Task
+        from verify.task import Task  # importing verify loads torch; the IR and the sampler stay without it
 
         metadata.setdefault("ops", tuple(self.op_names()))
         return Task.from_code(self.to_code(), **metadata)

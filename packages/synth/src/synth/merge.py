@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from synth.export import MANIFEST, read_manifest, write_parquet
+from synth.ops import compute_ops
 from synth.prompts import PromptTemplate
 from synth.stats import summarize
 
@@ -25,8 +26,6 @@ def _shard_order(path: Path) -> tuple[int, str]:
 
 def merge(out: str | Path, data_source: str = "drtriton/synth", prompt: PromptTemplate | None = None) -> dict:
     """Merge `out/shard_*` into `out`; returns the merged summary."""
-    from synth.ops import compute_ops
-
     out = Path(out)
     shards = sorted(out.glob("shard_*"), key=_shard_order)
     shards = [s for s in shards if (s / MANIFEST).is_file()]

@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from verify.config import VerifyConfig
+from verify.fixtures import adversarial_cases, fixture_pairs
 from verify.task import Task, TaskError
 from verify.verifier import Verifier
 
@@ -60,7 +61,9 @@ def run_one(cfg: DictConfig) -> int:
 
 def batch_pairs(spec: str) -> list[tuple[str, Task | TaskError, str]]:
     """(name, task, candidate text) from a folder with tasks/ + candidates/, or a JSONL of paths. A task
-    that cannot be read takes its TaskError's place: that pair gets an error row, the others run."""
+    that cannot be read takes its TaskError's place: that pair gets an error row, the others run. A pair is
+    named by its candidate: the file's stem in a folder; in a JSONL its `name`, else the candidate's path as
+    written, else (an inline completion) `FILE:LINE`."""
     p = Path(spec)
     if p.is_dir():
         tasks, cands = p / "tasks", p / "candidates"
@@ -86,7 +89,9 @@ def batch_pairs(spec: str) -> list[tuple[str, Task | TaskError, str]]:
             except (ValueError, KeyError, TypeError) as e:
                 raise InputError(f"{p}:{i + 1}: expected {{\"task\": path, \"candidate\": path}} or "
                                  f"{{\"task\": path, \"completion\": text}} ({e})") from None
-            out.append((row.get("name", f"{i}"), task, text))
+            # named by its candidate file as written, or by its line when the completion is inline
+            name = row.get("name") or row.get("candidate") or f"{p.name}:{i + 1}"
+            out.append((str(name), task, text))
         return out
     raise InputError(f"batch not found: {p} (a folder with tasks/ and candidates/, or a JSONL file)")
 
@@ -149,8 +154,6 @@ def run_batch(cfg: DictConfig) -> int:
 def run_suite(cfg: DictConfig) -> int:
     if cfg.suite != "fixtures":
         raise InputError(f"unknown suite {cfg.suite!r}; the verifier ships suite=fixtures")
-    from verify.fixtures import adversarial_cases, fixture_pairs
-
     good = fixture_pairs()
     bad = adversarial_cases()
     jobs = [(t, c) for t, c in good] + [(case["task"], case["text"]) for case in bad]

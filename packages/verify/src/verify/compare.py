@@ -64,6 +64,9 @@ def compare(out, ref, atol: dict, rtol: dict, floors: list | None = None, floor_
         floor_abs, floor_rel = _floor_terms(floors[i] if floors and i < len(floors) else None, floor_factor)
         o64, r64 = o.double(), r.double()
         finite = torch.isfinite(r64)
+        # atol scaled down with an output whose values are all small (softmax probabilities): an absolute
+        # 1e-4 on values of 1e-3 would pass fp16 arithmetic; outputs of magnitude 1 and more keep it
+        a *= _magnitude(r64, finite)
         diff = (o64 - r64).abs().where(finite, torch.zeros_like(o64))
         rel = diff / r64.abs().clamp_min(1e-12)
         max_abs = float(diff.max()) if diff.numel() else 0.0
@@ -81,6 +84,19 @@ def compare(out, ref, atol: dict, rtol: dict, floors: list | None = None, floor_
             return Comparison(False, "wrong_values", f"{where}{int(over.sum())} of {r.numel()} values outside "
                               f"atol={a:g}{slack}, rtol={rt:g} (max abs err {max_abs:.3g})", max_abs, max_rel)
     return worst
+
+
+def _magnitude(r64: torch.Tensor, finite: torch.Tensor) -> float:
+    """min(1, the largest finite |reference| value), at least 1e-3: the scale atol applies at.
+
+    >>> _magnitude(torch.tensor([1e-3, -2e-3], dtype=torch.float64), torch.tensor([True, True]))
+    0.002
+    >>> _magnitude(torch.tensor([5.0, float("inf")], dtype=torch.float64), torch.tensor([True, False]))
+    1.0
+    """
+    if not bool(finite.any()):
+        return 1.0
+    return min(1.0, max(1e-3, float(r64.abs().where(finite, torch.zeros_like(r64)).max())))
 
 
 def _floor_terms(floor, factor: float) -> tuple[float, float]:

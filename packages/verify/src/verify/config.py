@@ -54,6 +54,9 @@ class VerifyConfig:
     timing: bool = True
     # also time torch.compile(Model) (adds its compile time to the verification)
     compile_baseline: bool = False
+    # also time torch.compile(Model, mode="max-autotune-no-cudagraphs") (verdict.speedup_compile_max); its
+    # compile autotunes on the GPU (minutes on large GEMMs) and holds the device lock shared meanwhile
+    compile_max_autotune: bool = False
     # timed calls per callable: at least min_reps, at most max_reps, aiming at budget_ms of timed work
     min_reps: int = 20
     max_reps: int = 200
@@ -62,7 +65,7 @@ class VerifyConfig:
     warmup: int = 3
     # how calls are timed: "graph" (captured in a CUDA graph, inputs rotated over copies so that each call
     # reads them from DRAM; checked against a direct call, else "stream") or "stream" (launched and timed
-    # call by call after an L2 flush). See verify/timing.py
+    # call by call after an L2 flush). See verify/timing/
     timing_method: str = "graph"
     # bytes of the buffer written between timed calls to flush L2 ("stream"); "graph": bytes of input
     # copies read between two uses of the same copy
@@ -143,6 +146,8 @@ class VerifyConfig:
     def digest(self) -> str:
         """Hash of the fields that change a verdict (cache key part)."""
         fields_ = {k: v for k, v in self.to_dict().items() if k not in _NOT_IN_DIGEST}
+        if not fields_["compile_max_autotune"]:  # off: the digests (caches, bench run keys) from before it
+            del fields_["compile_max_autotune"]
         return hashlib.sha256(json.dumps(fields_, sort_keys=True).encode()).hexdigest()[:16]
 
 

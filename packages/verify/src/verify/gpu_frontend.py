@@ -117,6 +117,7 @@ def _install() -> dict:
 
 
 def _check(seen: dict, task_path: str, program_path: str, tag: str) -> dict:
+    # in the checking process only (torch and triton are imported there, without the interpreter)
     import torch
 
     from verify.inputs import load_module

@@ -141,13 +141,17 @@ def size_constants(code: str) -> dict[str, int]:
     return out
 
 
-def grown(v: int) -> int:
-    """A size about a quarter larger, odd.
+def grown(v: int, rng: random.Random | None = None) -> int:
+    """A size about a quarter larger, odd; with `rng`, larger by a drawn 1/8 to 3/8 (a size a candidate
+    cannot know in advance: a grid fixed at the predictable grown size would pass otherwise).
 
     >>> grown(64), grown(1024), grown(3)
     (81, 1281, 5)
+    >>> 64 + 8 <= grown(64, random.Random(0)) <= 64 + 24 + 1
+    True
     """
-    return (v + max(1, v // 4)) | 1
+    extra = max(1, v // 4) if rng is None else rng.randint(max(1, v // 8), max(1, 3 * v // 8))
+    return (v + extra) | 1
 
 
 def shrunk(v: int, k: int = 0) -> int:
@@ -159,8 +163,9 @@ def shrunk(v: int, k: int = 0) -> int:
     return max(3, v // (2 + k) + 1) | 1
 
 
-def shape_variants(code: str, n: int) -> list[str]:
-    """Up to `n` versions of the task code with its sizes changed: the first grown, the others shrunk.
+def shape_variants(code: str, n: int, rng: random.Random | None = None) -> list[str]:
+    """Up to `n` versions of the task code with its sizes changed: the first grown (by drawn amounts with
+    `rng`, the same for equal sizes, so that sizes the task needs equal stay equal), the others shrunk.
 
     >>> code = "B = 64\\nD = 8\\ndef get_inputs():\\n    return [B, D]\\ndef get_init_inputs():\\n    return [D]\\n"
     >>> [v.splitlines()[0] for v in shape_variants(code, 2)]
@@ -172,10 +177,17 @@ def shape_variants(code: str, n: int) -> list[str]:
     """
     if n <= 0:
         return []
-    sizes = [grown] + [lambda v, k=k: shrunk(v, k) for k in range(n - 1)]
+    drawn: dict[int, int] = {}
+
+    def grow(v: int) -> int:
+        if v not in drawn:
+            drawn[v] = grown(v, rng)
+        return drawn[v]
+
+    sizes = [grow] + [lambda v, k=k: shrunk(v, k) for k in range(n - 1)]
     consts = size_constants(code)
     if consts:
-        return [_with_constants(code, {name: size(v) for name, v in consts.items()}) for size in sizes]
+        return [with_constants(code, {name: size(v) for name, v in consts.items()}) for size in sizes]
     literals = literal_sizes(code)
     if not literals:
         return []
@@ -250,12 +262,23 @@ def scale_sizes(code: str, factor: int) -> str:
     >>> print(scale_sizes(code, 4).splitlines()[0])
     B = 256
     """
-    return _with_constants(code, {name: v * factor for name, v in size_constants(code).items()})
+    return with_constants(code, {name: v * factor for name, v in size_constants(code).items()})
 
 
-def _with_constants(code: str, values: dict[str, int]) -> str:
+def with_constants(code: str, values: dict[str, int]) -> str:
+    """The task code with module-level constants set: each `NAME = ...` assignment whose NAME is a key of
+    `values` becomes `NAME = values[NAME]` (the rest of the code is unchanged, re-printed by `ast.unparse`).
+    How `shape_variants` and `scale_sizes` change a task's sizes; tests use it to shrink tasks.
+
+    >>> print(with_constants("B = 64\\nD = 8\\ndef get_inputs():\\n    return [B, D]\\n", {"B": 4}).splitlines()[0])
+    B = 4
+    """
     tree = parse(code)
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id in values:
             node.value = ast.Constant(values[node.targets[0].id])
     return ast.unparse(tree) + "\n"
+
+
+# the former private name, kept for callers written before it was public
+_with_constants = with_constants

@@ -32,6 +32,7 @@ import torch
 from verify.compare import compare, state_mismatch
 from verify.config import VerifyConfig
 from verify.plan import trial_plan
+from verify.reference_timing import EAGER_SLACK
 from verify.timing import min_time_ms
 from verify.verdict import ERROR_CLASSES, Timing, Verdict
 
@@ -87,7 +88,7 @@ class Judge:
         """The verdict once the worker has ended (`outcome`: sandbox.Outcome)."""
         v = self.v
         if self.done:
-            return v
+            return self._why_untimed(v)
         stage = "timed" if self.reported and v.stages["correct"] == "pass" else "correct"
         if outcome.status != "ok":
             first = outcome.message.splitlines()[0] if outcome.message else outcome.status
@@ -96,6 +97,19 @@ class Judge:
             v.fail("correct", "crash", "the worker ended without reporting its trials")
         else:
             v.fail("timed", "timing_error", "the worker ended without reporting its timing")
+        return self._why_untimed(v)
+
+    def _why_untimed(self, v: Verdict) -> Verdict:
+        """An accepted verdict without a speedup says why (`speedup_missing_reason`)."""
+        if v.accepted and v.speedup_eager is None:
+            if not self.on_gpu:
+                v.speedup_missing_reason = "not timed: the CPU interpreter (timing needs a GPU)"
+            elif not self.cfg.timing:
+                v.speedup_missing_reason = "not timed: verify.timing=false"
+            elif v.stage == "timed":
+                v.speedup_missing_reason = f"timing failed ({v.error_class}): {v.message}"[:300]
+            else:
+                v.speedup_missing_reason = "not timed (no timing was reported)"
         return v
 
     # ---- payloads and references ------------------------------------------------------------------
@@ -280,10 +294,12 @@ class Judge:
         v, cfg = self.v, self.cfg
         if p.get("error"):
             raise _Reject(*_error(p["error"], "timed", "timing failed"))
-        v.eager, v.candidate, v.compiled = (_timing(p.get(k)) for k in ("eager", "candidate", "compiled"))
+        v.eager, v.candidate, v.compiled, v.compiled_max = (
+            _timing(p.get(k)) for k in ("eager", "candidate", "compiled", "compiled_max"))
         if v.eager is None or v.candidate is None:
             raise _Reject("timed", "timing_error", "the worker reported no timing for eager or the candidate")
         v.timing_flags += [str(f) for f in p.get("flags") or []]
+        _check_baseline(v.eager, _timing(self.ref.get("eager")))
         if p.get("patched"):
             raise _Reject(
                 "timed",
@@ -311,7 +327,8 @@ class Judge:
                     "the calls that were timed returned wrong outputs "
                     f"(correct in the trials, not when timed): {cmp.message}",
                 )
-        claimed = sum(t.min_ms * t.runs for t in (v.eager, v.candidate, v.compiled) if t is not None)
+        timings = (v.eager, v.candidate, v.compiled, v.compiled_max)
+        claimed = sum(t.min_ms * t.runs for t in timings if t is not None)
         if self._begin is None or claimed > wall_ms + _WALL_SLACK_MS:
             raise _Reject(
                 "timed",
@@ -323,6 +340,8 @@ class Judge:
         v.speedup_eager = v.eager.median_ms / v.candidate.median_ms
         if v.compiled is not None:
             v.speedup_compile = v.compiled.median_ms / v.candidate.median_ms
+        if v.compiled_max is not None:
+            v.speedup_compile_max = v.compiled_max.median_ms / v.candidate.median_ms
         if bound and v.candidate.median_ms < bound:
             raise _Reject(
                 "timed",
@@ -331,6 +350,22 @@ class Judge:
                 f"{bound:.4f} ms needed just to move the data; the timing was fooled",
             )
         v.passed("timed")
+
+
+def _check_baseline(reported: Timing, trusted: Timing | None) -> None:
+    """The eager time the candidate's worker reports against the reference worker's (reference_timing.py):
+    a baseline slowed down in the candidate's process (patched ops, an invented number) inflates its
+    speedup."""
+    if trusted is None or trusted.method != reported.method:
+        return
+    if reported.median_ms > EAGER_SLACK * trusted.median_ms:
+        raise _Reject(
+            "timed",
+            "timing_inconsistent",
+            f"eager PyTorch took {reported.median_ms:.4f} ms in the candidate's process and "
+            f"{trusted.median_ms:.4f} ms in the verifier's reference worker (more than {EAGER_SLACK:g}x): "
+            "the baseline was slowed down where the candidate runs",
+        )
 
 
 def _error(error, stage: str, default: str) -> tuple[str, str, str]:
@@ -358,4 +393,7 @@ def _timing(d) -> Timing | None:
             raise _Reject("timed", "timing_error", f"timing {name}={value!r} is not a positive time")
     if not isinstance(t.runs, int) or t.runs < 1:
         raise _Reject("timed", "timing_error", f"timing runs={t.runs!r} is not a count")
+    if not t.min_ms <= t.median_ms <= t.max_ms:
+        raise _Reject("timed", "timing_inconsistent",
+                      f"timing median {t.median_ms} ms outside its own range [{t.min_ms}, {t.max_ms}] ms")
     return t

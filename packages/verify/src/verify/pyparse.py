@@ -5,13 +5,17 @@ Thread-safe: CPython 3.11's AST constructor is not safe to call from several thr
 its pool threads. Total: text the parser cannot hold (a long line of prose joined by " - " nests thousands
 of binary operations; `not not not ...`) raises RecursionError or MemoryError inside CPython's parser, and
 a NUL byte ValueError; each becomes the SyntaxError every caller already turns into a verdict or a message.
+
+`PARSE_LOCK` is the workspace's one parse lock: code that builds ASTs indirectly (search's torch.export
+tracing, fragment printing and assembly) holds it too, so that none of it runs beside a parse here.
 """
 from __future__ import annotations
 
 import ast
 import threading
 
-_LOCK = threading.Lock()
+# reentrant: a holder (search's tracing) may load a task, which parses through `parse`
+PARSE_LOCK = threading.RLock()
 
 
 def parse(source: str) -> ast.Module:
@@ -24,7 +28,7 @@ def parse(source: str) -> ast.Module:
     ...
     SyntaxError: the text is nested too deeply to be a program (RecursionError)
     """
-    with _LOCK:
+    with PARSE_LOCK:
         try:
             return ast.parse(source)
         except (RecursionError, MemoryError) as e:

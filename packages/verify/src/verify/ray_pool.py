@@ -16,12 +16,11 @@ import threading
 from verify.config import VerifyConfig
 from verify.task import Task
 from verify.verdict import Verdict
+from verify.verifier import Verifier
 
 
 class _VerifierActor:
     def __init__(self, config: dict, workers: int):
-        from verify.verifier import Verifier
-
         self.verifier = Verifier(VerifyConfig(**config), workers=workers, workers_per_gpu=workers)
 
     def verify(self, task: dict, text: str) -> dict:

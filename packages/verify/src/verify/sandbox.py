@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from verify.gpulock import read_status
+from verify.zygote import MAX_MESSAGE
 
 _MAX_WAIT_FACTOR = 10
 
@@ -72,8 +73,12 @@ class Sandbox:
     `persistent=True`: one long-lived process runs jobs in turn and is replaced whenever it retires
     (see zygote.py for when it does); use one Sandbox per concurrent job in that mode."""
 
-    def __init__(self, interpret: bool, persistent: bool = False, max_jobs: int = 64, workdir: str | None = None):
+    def __init__(self, interpret: bool, persistent: bool = False, max_jobs: int = 64, workdir: str | None = None,
+                 spares: int = 0):
+        """`spares`: candidate workers per device to fork and prepare ahead of their jobs (a forking sandbox
+        on a GPU; see zygote._Spares): as many as the slots that run candidates on a device at once."""
         self.interpret = interpret
+        self.spares = 0 if persistent else spares
         self.persistent = persistent
         self.max_jobs = max_jobs
         self.dir = tempfile.mkdtemp(prefix="drt_sandbox_", dir=workdir)
@@ -102,7 +107,9 @@ class Sandbox:
             self.starts += 1
             req_r, req_w = os.pipe()
             resp_r, resp_w = os.pipe()
-            env = {**os.environ, "TRITON_INTERPRET": "1" if self.interpret else "0", "PYTHONUNBUFFERED": "1"}
+            env = {**os.environ, "TRITON_INTERPRET": "1" if self.interpret else "0", "PYTHONUNBUFFERED": "1",
+                   # Triton's driver utilities, built by the server's spares (trusted code), hidden from jobs
+                   "DRT_TRUSTED_CACHE": os.path.join(self.dir, "trusted_cache")}
             mode = ["inline", str(self.max_jobs)] if self.persistent else ["fork"]
             self._proc = subprocess.Popen([sys.executable, "-m", "verify.zygote", str(req_r), str(resp_w), *mode],
                                           env=env, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
@@ -116,8 +123,6 @@ class Sandbox:
             return self._proc, self._req, self._eof
 
     def _read(self, resp: Connection, eof: threading.Event) -> None:
-        from verify.zygote import MAX_MESSAGE
-
         while True:
             try:
                 msg = json.loads(resp.recv_bytes(MAX_MESSAGE))
@@ -162,7 +167,7 @@ class Sandbox:
                "lock_path": lock_path, "lock_status_path": status_path if lock_path else None,
                "hide": [self.dir, *hide],
                "writable": list(writable) + ([kernel_cache] if kernel_cache else []),
-               "kernel_cache": kernel_cache,
+               "kernel_cache": kernel_cache, "spares": self.spares,
                "confinement": confinement if not self.persistent else "none"}
         try:
             proc, eof = self._send(msg)

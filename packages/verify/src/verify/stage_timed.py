@@ -10,14 +10,17 @@ them with the reference for those inputs and checks the timings against its own 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict
 
-import torch
-
+from verify.compile_baseline import MAX_AUTOTUNE, compiled_baseline
+from verify.device_trace import warm_up
 from verify.inputs import make_inputs
 from verify.integrity import changed, snapshot
 from verify.plan import timing_seeds
+from verify.reference_timing import timing_kwargs
 from verify.stage_trials import to_report
+from verify.timing import prepare_timing
 from verify.worker import classify_runtime, settle
 
 # timed outputs sent to the judge at most (the first, the last and evenly between)
@@ -47,33 +50,17 @@ def timed_stage(job: dict, cfg, device, loaded, lock, channel) -> dict:
 
 
 def _time(job: dict, cfg, device, loaded, lock, channel) -> dict:
-    from contextlib import nullcontext
-
-    from verify.compile_baseline import compiled_baseline
-    from verify.device_trace import warm_up
-    from verify.timing import input_copies, prepare_timing
-
     model, new, module = loaded.model, loaded.new, loaded.modules[0]
     held = lock.shared if lock is not None else nullcontext
     warm_seed, measured_seed = timing_seeds(job["input_seed"])
     with held():
         inputs = make_inputs(module, warm_seed, device)
-        measured = make_inputs(module, measured_seed, device)
-        flush = torch.empty(cfg.l2_flush_bytes // 4, dtype=torch.float32, device=device)
-        kw = dict(
-            warmup=cfg.warmup,
-            min_reps=cfg.min_reps,
-            max_reps=cfg.max_reps,
-            budget_ms=cfg.budget_ms,
-            flush=flush,
-            flush_mode=cfg.l2_flush,
-            arg_sets=input_copies(measured, cfg.input_copies),
-            method=cfg.timing_method,
-        )
+        kw = timing_kwargs(cfg, make_inputs(module, measured_seed, device), device)
         settle(True)
     # compiled on the CPU without the lock, warmed up under a shared hold; Inductor's imports may touch
     # torch: snapshot after
     compiled = compiled_baseline(model, inputs, lock) if cfg.compile_baseline else None
+    compiled_max = compiled_baseline(model, inputs, lock, MAX_AUTOTUNE) if cfg.compile_max_autotune else None
     flags, outs = [], []
     # warm-ups, estimates and graph captures while others use the GPU; only the measurements hold it alone
     with held():
@@ -82,11 +69,11 @@ def _time(job: dict, cfg, device, loaded, lock, channel) -> dict:
         clean = snapshot()
         ready = [
             prepare_timing(f, inputs, keep_outputs=f is new, **kw) if f is not None else None
-            for f in (model, new, compiled)
+            for f in (model, new, compiled, compiled_max)
         ]
     with lock.exclusive() if lock is not None else nullcontext():
         channel.event("timing_begin")
-        eager, cand, comp = [p.measure() if p is not None else None for p in ready]
+        eager, cand, comp, comp_max = [p.measure() if p is not None else None for p in ready]
         outs = ready[1].outputs
         del ready
         if cand.median_ms < job["bound_ms"]:
@@ -96,13 +83,13 @@ def _time(job: dict, cfg, device, loaded, lock, channel) -> dict:
             )
             again = prepare_timing(new, inputs, keep_outputs=True, **{**kw, "min_reps": cfg.max_reps})
             cand, outs = again.measure(), again.outputs
-        timed = [t for t in (eager, cand, comp) if t is not None]
+        timed = [t for t in (eager, cand, comp, comp_max) if t is not None]
         if len({t.method for t in timed}) > 1:
             # speedups compare like with like: one callable could not be graphed, so none is
             why = "; ".join(
                 f"{name}: {t.fallback}"
-                for name, t in zip(("eager", "candidate", "compiled"), timed)
-                if t.fallback
+                for name, t in zip(("eager", "candidate", "compiled", "compiled_max"), (eager, cand, comp, comp_max))
+                if t is not None and t.fallback
             )
             flags.append(f"timed call by call, not from a CUDA graph ({why})")
             kw["method"] = "stream"
@@ -113,11 +100,14 @@ def _time(job: dict, cfg, device, loaded, lock, channel) -> dict:
                 cand, outs = again.measure(), again.outputs
             if comp is not None and comp.method != "stream":
                 comp = prepare_timing(compiled, inputs, **kw).measure()
+            if comp_max is not None and comp_max.method != "stream":
+                comp_max = prepare_timing(compiled_max, inputs, **kw).measure()
         settle(True)
     return {
         "eager": asdict(eager),
         "candidate": asdict(cand),
         "compiled": asdict(comp) if comp else None,
+        "compiled_max": asdict(comp_max) if comp_max else None,
         "flags": flags,
         "outputs": _picked(outs),
         "patched": changed(clean, snapshot())[:3],

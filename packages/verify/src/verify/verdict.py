@@ -57,7 +57,7 @@ class Timing:
     # kernel's start to last kernel's end, from CUPTI); median and spread over groups of calls (each the mean
     # of its calls). "graph_events": the same replays, timed by events around each (no device trace, or spans
     # that miss much of the replays' time; `fallback` says why). "stream": launched and timed call by call.
-    # See verify/timing.py
+    # See verify/timing/
     method: str = "stream"
     # why the graph method was not used (empty when it was, or was not asked for)
     fallback: str = ""
@@ -92,9 +92,14 @@ class Verdict:
     candidate: Timing | None = None
     eager: Timing | None = None
     compiled: Timing | None = None
-    # eager_ms / candidate_ms, and compile_ms / candidate_ms
+    # torch.compile(mode="max-autotune-no-cudagraphs"), when VerifyConfig.compile_max_autotune
+    compiled_max: Timing | None = None
+    # eager_ms / candidate_ms, compile_ms / candidate_ms and compile_max_ms / candidate_ms
     speedup_eager: float | None = None
     speedup_compile: float | None = None
+    speedup_compile_max: float | None = None
+    # an accepted verdict without speedup_eager says why here (set by the judge; None when it has one)
+    speedup_missing_reason: str | None = None
     # set when a speedup passed the physical bound and was re-measured
     timing_flags: list[str] = field(default_factory=list)
     # reward components filled in by a reward decomposition (score, r_c, r_s, ...)
@@ -153,7 +158,7 @@ class Verdict:
     @classmethod
     def from_dict(cls, d: dict) -> "Verdict":
         d = {k: v for k, v in d.items() if k != "accepted"}
-        for key in ("candidate", "eager", "compiled"):
+        for key in ("candidate", "eager", "compiled", "compiled_max"):
             if d.get(key) is not None:
                 d[key] = Timing(**d[key])
         return cls(**d)
@@ -174,7 +179,12 @@ class Verdict:
                 t += f", eager {self.eager.median_ms:.4f} ms -> {self.speedup_eager:.2f}x"
             if self.compiled is not None:
                 t += f", torch.compile {self.compiled.median_ms:.4f} ms -> {self.speedup_compile:.2f}x"
+            if self.compiled_max is not None:
+                t += (f", torch.compile max-autotune {self.compiled_max.median_ms:.4f} ms -> "
+                      f"{self.speedup_compile_max:.2f}x")
             lines.append(t)
+        elif self.accepted and self.speedup_missing_reason:
+            lines.append(f"  time    {self.speedup_missing_reason}")
         if self.timing_flags:
             lines.append(f"  flags   {', '.join(self.timing_flags)}")
         if self.reward:

@@ -21,6 +21,7 @@ import glob
 import hashlib
 import os
 import queue
+import random
 import shutil
 import tempfile
 import time
@@ -76,7 +77,8 @@ class Verifier:
         persistent = config.persistent_workers == "always" or (config.persistent_workers == "auto" and n_gpu > 0)
         # every concurrent job gets a slot: (device, sandbox). A forking sandbox serves any number of slots;
         # a persistent one is one process, so each slot owns one.
-        shared = None if persistent else sandbox.Sandbox(self.interpret, workdir=self._tmp)
+        per_device = max(1, workers // max(1, n_gpu))
+        shared = None if persistent else sandbox.Sandbox(self.interpret, workdir=self._tmp, spares=per_device)
         self._sandboxes = [] if persistent else [shared]
         self._slots: queue.Queue = queue.Queue()
         self._slot_boxes = [shared] if shared else []
@@ -101,7 +103,6 @@ class Verifier:
         where = lock_dir if (lock_dir or n_gpu) else self._tmp
         self._locks = {dev: machine_lock_path(_device_key(dev), where) for dev in self._ref_boxes}
         self._gpu_mem_gb = config.gpu_mem_gb
-        per_device = max(1, workers // max(1, n_gpu))
         if n_gpu:
             import torch
 
@@ -293,7 +294,8 @@ class Verifier:
         later candidates (on any device of the same kind) within verify.ref_cache_gb. A reference that
         runs out of memory in a worker's share runs again with the device to itself; one that does not
         fit even then is TaskTooLarge."""
-        variants = shape_variants(task.code, self.config.shape_variants)
+        # the grown variant's sizes are drawn here, like the input seeds: not predictable by a candidate
+        variants = shape_variants(task.code, self.config.shape_variants, random.Random(draw_input_seed()))
         path = os.path.join(self._tmp, f"{task.digest[:24]}.pt")
         job = {"code": task.code, "variants": variants, "config": self.config.to_dict(), "device": device,
                "out_path": path, "input_seed": draw_input_seed()}

@@ -26,6 +26,7 @@ from verify.compare import error_floors, flatten, unstable_truths
 from verify.config import VerifyConfig
 from verify.inputs import load_module, make_inputs, seed_everything, to_device, zero_float_inputs
 from verify.plan import timing_seeds, trial_plan
+from verify.reference_timing import time_eager
 
 launches.install()
 
@@ -142,7 +143,10 @@ def reference_job(job: dict, gpu_lock=None) -> dict:
                     "truths": truths, "timed": timed}, job["out_path"])
     with open(job["out_path"], "rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
-    return {"trials": cfg.trials, "variants_ok": variants_ok, "nbytes": sizes[0], "footprint": int(footprint),
+    # the eager baseline the judge holds the candidate's worker to (see reference_timing.py); after the
+    # shared hold above, since the measurements take the lock exclusively
+    eager = time_eager(model, modules[0], job["input_seed"], cfg, device, gpu_lock) if timed is not None else None
+    return {"eager": eager, "trials": cfg.trials, "variants_ok": variants_ok, "nbytes": sizes[0], "footprint": int(footprint),
             "digest": digest, "ops": ops, "device": torch.cuda.get_device_name(device) if on_gpu else "cpu"}
 
 
@@ -199,6 +203,7 @@ def candidate_job(job: dict, gpu_lock=None, channel=None) -> dict:
     """The candidate's stages, in this (confined) process; what they measured goes to payload files that
     verify/judge.py reads (see the module docstring). Returns what the worker itself saw go wrong
     (`self_check`), which decides only whether a kept worker may take another candidate."""
+    # the stage modules import this one (Reject, settle, build_candidate)
     from verify.stage_compile import compile_stage
     from verify.stage_timed import timed_stage
     from verify.stage_trials import trials_stage

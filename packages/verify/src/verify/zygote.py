@@ -117,6 +117,7 @@ def _redirect(log_path: str) -> None:
 
 
 def _execute(msg: dict, setup_s: float, channel: Channel) -> tuple:
+    # worker-side only: importing verify.zygote (the sandbox does) must not load torch or launch hooks
     from verify import worker
     from verify.gpulock import GpuLock
 
@@ -127,6 +128,7 @@ def _execute(msg: dict, setup_s: float, channel: Channel) -> tuple:
         if msg["kind"] == "reference":
             return ("ok", worker.reference_job(job, lock), "")
         if msg["kind"] == "frontend":
+            # worker-side only: importing verify.zygote (the sandbox does) must not load torch or launch hooks
             from verify.gpu_frontend import frontend_job
 
             return ("ok", frontend_job(job), "")
@@ -146,14 +148,28 @@ def _confine(msg: dict) -> None:
 
 def _child(msg: dict, out_fd: int, ctl_fd: int) -> None:
     """The forked worker: leave the server's group and pipes, confine, run the job, exit."""
+    _detach(out_fd, ctl_fd)
+    _redirect(msg["log_path"])
+    channel = Channel(Connection(out_fd, readable=False), Connection(ctl_fd, writable=False), msg["job_id"])
+    _run(msg, channel, warm=False)
+
+
+def _detach(out_fd: int, ctl_fd: int) -> None:
     os.setsid()
     confine.close_fds({out_fd, ctl_fd})
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    _redirect(msg["log_path"])
-    channel = Channel(Connection(out_fd, readable=False), Connection(ctl_fd, writable=False), msg["job_id"])
+
+
+def _run(msg: dict, channel: Channel, warm: bool) -> None:
+    """Private caches, caps (and the CUDA context unless `warm`), confinement, the job, its result; exits."""
     try:
         confine.private_environment(msg["private"], msg.get("kernel_cache"))
-        setup_s = _setup(msg)
+        if warm:
+            started = time.perf_counter()
+            _caps(msg)
+            setup_s = time.perf_counter() - started
+        else:
+            setup_s = _setup(msg)
         _confine(msg)
         reply = _execute(msg, setup_s, channel)
     except BaseException as e:
@@ -165,6 +181,91 @@ def _child(msg: dict, out_fd: int, ctl_fd: int) -> None:
     os._exit(0)
 
 
+def _prepare(device: str, lock_path: str | None, cache: str) -> None:
+    """What every candidate's process pays before its own work, paid by a spare before it has a job: the
+    CUDA context, Triton's driver utilities (a C module built with gcc on first use; built here into the
+    server's `cache`, which no candidate can write) and CUPTI, which the timing's device trace loads. All
+    trusted code: nothing of a candidate exists in this process yet."""
+    if not device.startswith("cuda"):
+        return  # the interpreter: no context, no driver utilities, nothing timed
+    import torch
+
+    # worker-side only: importing verify.zygote (the sandbox does) must not load torch or launch hooks
+    from verify.device_trace import warm_up
+    from verify.gpulock import GpuLock
+
+    torch.cuda.set_device(torch.device(device))
+    torch.zeros(1, device=device)
+    os.environ["TRITON_CACHE_DIR"] = cache
+    import triton
+
+    triton.runtime.driver.active.utils  # noqa: B018 - loads (or builds once) cuda_utils for this process
+    with GpuLock(lock_path).shared() if lock_path else _nothing():
+        warm_up()
+        torch.cuda.synchronize()
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _spare(device: str, lock_path: str | None, cache: str, out_fd: int, ctl_fd: int) -> None:
+    """A worker forked before its job: prepares (see _prepare), says "ready", waits for one job from the
+    server, then runs it exactly as a freshly forked worker would. It ran no candidate code before the job,
+    and it runs one job only, so nothing carries over from another candidate."""
+    _detach(out_fd, ctl_fd)
+    _redirect(os.devnull)
+    out, ctl = Connection(out_fd, readable=False), Connection(ctl_fd, writable=False)
+    try:
+        _prepare(device, lock_path, cache)
+        send(out, {"kind": "ready"})
+        msg = pickle.loads(ctl.recv_bytes())  # from the server (trusted), before any candidate code
+    except BaseException:
+        os._exit(3)
+    _redirect(msg["log_path"])
+    _run(msg, Channel(out, ctl, msg["job_id"]), warm=True)
+
+
+class _Spares:
+    """Prepared workers per device for candidate jobs: on a GPU the CUDA context, Triton's utilities and
+    CUPTI cost a fresh process seconds, which a spare pays while earlier candidates run (on the CPU a spare
+    only saves the fork). `want` per
+    device comes with each job (the sandbox's slots on that device)."""
+
+    def __init__(self, fork_spare):
+        self._fork = fork_spare
+        self.ready: dict[str, list] = {}
+        self.pids: set[int] = set()
+
+    def take(self, device: str):
+        """A prepared spare as (pid, out, ctl), or None when none is ready yet (never waits: the server also
+        relays every running job's messages). Spares that died while preparing are dropped."""
+        pool = self.ready.get(device, [])
+        for entry in list(pool):
+            pid, out, ctl = entry
+            try:
+                if not out.poll(0):
+                    continue  # still preparing
+                said = recv(out)
+            except (EOFError, OSError, ValueError):
+                said = {}
+            pool.remove(entry)
+            if said.get("kind") == "ready":
+                return entry
+            out.close()
+            ctl.close()
+        return None
+
+    def fill(self, device: str, want: int, lock_path: str | None) -> None:
+        pool = self.ready.setdefault(device, [])
+        while len(pool) < want:
+            pool.append(self._fork(device, lock_path))
+
+
 def _serve_fork(req: Connection, resp: Connection) -> None:
     confine.become_subreaper()
     send_lock, table_lock = threading.Lock(), threading.Lock()
@@ -174,6 +275,21 @@ def _serve_fork(req: Connection, resp: Connection) -> None:
     alive = threading.Event()
     alive.set()
     me = os.getpid()
+    cache = os.environ.get("DRT_TRUSTED_CACHE") or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"drt_zygote_{me}")
+
+    def fork_spare(device: str, lock_path: str | None) -> tuple:
+        out_r, out_w = os.pipe()
+        ctl_r, ctl_w = os.pipe()
+        with table_lock:
+            pid = os.fork()
+            if pid == 0:
+                _spare(device, lock_path, cache, out_w, ctl_r)
+            spares.pids.add(pid)
+        os.close(out_w)
+        os.close(ctl_r)
+        return pid, Connection(out_r, writable=False), Connection(ctl_w, readable=False)
+
+    spares = _Spares(fork_spare)
 
     def forward(job_id: str, conn: Connection) -> None:
         """Relay a worker's messages, each stamped with its job (whatever the worker wrote in it)."""
@@ -192,7 +308,7 @@ def _serve_fork(req: Connection, resp: Connection) -> None:
         """Kill every child that is not a live worker: descendants orphaned by their worker."""
         with table_lock:
             for pid in confine.children(me):
-                if pid not in jobs:
+                if pid not in jobs and pid not in spares.pids:
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
@@ -210,6 +326,7 @@ def _serve_fork(req: Connection, resp: Connection) -> None:
                 continue
             with table_lock:
                 job_id = jobs.pop(pid, None)
+                spares.pids.discard(pid)  # a spare that died before its job (it is never handed one)
             if job_id is None:
                 continue
             try:
@@ -242,24 +359,38 @@ def _serve_fork(req: Connection, resp: Connection) -> None:
                 except OSError:
                     pass
             continue
-        out_r, out_w = os.pipe()
-        ctl_r, ctl_w = os.pipe()
+        device = str(msg.get("job", {}).get("device", ""))
+        warm = msg.get("spares", 0) > 0 and msg["kind"] == "candidate"
+        spare = spares.take(device) if warm else None
         with table_lock:  # registered before the reaper can see the worker exit
-            pid = os.fork()
-            if pid == 0:
-                _child(msg, out_w, ctl_r)
+            if spare is not None:
+                pid, out, ctl = spare
+                spares.pids.discard(pid)
+            else:
+                out_r, out_w = os.pipe()
+                ctl_r, ctl_w = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    _child(msg, out_w, ctl_r)
+                os.close(out_w)
+                os.close(ctl_r)
+                out, ctl = Connection(out_r, writable=False), Connection(ctl_w, readable=False)
             jobs[pid] = msg["job_id"]
-            os.close(out_w)
-            os.close(ctl_r)
-            controls[msg["job_id"]] = Connection(ctl_w, readable=False)
-            relay = relays[msg["job_id"]] = threading.Thread(
-                target=forward, args=(msg["job_id"], Connection(out_r, writable=False)), daemon=True)
+            controls[msg["job_id"]] = ctl
+            relay = relays[msg["job_id"]] = threading.Thread(target=forward, args=(msg["job_id"], out), daemon=True)
             relay.start()
+        if spare is not None:
+            try:
+                ctl.send_bytes(pickle.dumps(msg))
+            except OSError:
+                pass  # it died after saying ready: the reaper reports the job's worker exited
         with send_lock:
             send(resp, {"kind": "started", "job_id": msg["job_id"], "pid": pid})
+        if warm:
+            spares.fill(device, int(msg["spares"]), msg.get("lock_path"))
     alive.clear()
-    with table_lock:  # the sandbox closed: no job outlives the server
-        for pid in jobs:
+    with table_lock:  # the sandbox closed: no job (and no spare) outlives the server
+        for pid in [*jobs, *spares.pids]:
             for kill in (os.killpg, os.kill):
                 try:
                     kill(pid, signal.SIGKILL)
@@ -271,6 +402,7 @@ def _still_clean(reply: tuple, verdict: dict | None, pristine: dict, threads: in
     """May this process run another candidate after the one that produced `reply`?"""
     import torch
 
+    # worker-side only: importing verify.zygote (the sandbox does) must not load torch or launch hooks
     from verify.integrity import changed, snapshot
 
     status = reply[0]
@@ -289,6 +421,7 @@ def _still_clean(reply: tuple, verdict: dict | None, pristine: dict, threads: in
 
 
 def _serve_inline(req: Connection, resp: Connection, max_jobs: int) -> None:
+    # worker-side only: importing verify.zygote (the sandbox does) must not load torch or launch hooks
     from verify.integrity import snapshot
 
     pristine, setup_s, threads = None, 0.0, threading.active_count()

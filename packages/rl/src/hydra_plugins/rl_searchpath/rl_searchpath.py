@@ -1,6 +1,6 @@
 """Hydra search-path plugin: makes `pkg://rl.conf` (rl's groups and the workspace's launchers) and veRL's
 trainer configs visible to this workspace's apps only (the rule is `workspace_app` in verify's plugin).
-veRL's folder joins here rather than through rl.yaml's hydra.searchpath because rl.launch composes veRL's
+veRL's folder joins here rather than through rl.yaml's hydra.searchpath because rl.cli composes veRL's
 `sft_trainer_engine` inside the running app, with the app's initial search path. Kept import-light on
 purpose: Hydra imports every plugin at start-up.
 """

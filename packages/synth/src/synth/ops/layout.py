@@ -1,5 +1,5 @@
-"""Layout operators: flatten, unflatten, transpose, permute, unsqueeze, squeeze, reshape, narrow, expand, cat,
-stack."""
+"""Layout operators: flatten, unflatten, transpose, permute, unsqueeze, squeeze, reshape, narrow, expand, flip,
+cat, stack."""
 from __future__ import annotations
 
 import math
@@ -322,6 +322,36 @@ class Expand(Op):
         return f"{args[0]}.expand({', '.join(str(int(s)) for s in params['sizes'])})"
 
 
+class Flip(Op):
+    """`torch.flip(x, dims)`: the elements of each dim in `dims` (a list of ints) in reverse order; same shape.
+    Unlike the views above it is a copy (torch has no negative strides), so the teacher writes it as a kernel."""
+
+    name, category = "flip", "layout"
+
+    def rank_options(self, r0):
+        return (r0,) if r0 in ALL_RANKS else ()
+
+    def sample_params(self, rng, in_ranks, out_rank, safe, fresh=()):
+        return {"dims": [rng.randrange(in_ranks[0])]}
+
+    def infer(self, in_shapes, params):
+        (x,) = in_shapes
+        dims = [norm_dim(d, len(x)) for d in params["dims"]]
+        if not dims or len(set(dims)) != len(dims):
+            raise ShapeError(f"flip dims {params['dims']} are empty or repeat a dim")
+        return tuple(x)
+
+    def constrain(self, ctx, params):
+        for a, b in zip(ctx.ins[0], ctx.out):
+            ctx.p.equal(a, b)
+
+    def flops(self, in_shapes, out_shape, params):
+        return 0
+
+    def forward_expr(self, args, params, attr):
+        return f"torch.flip({args[0]}, {fmt(tuple(params['dims']))})"
+
+
 class Cat(Op):
     """`torch.cat([a, b], dim)`: equal ranks, equal sizes except along `dim`."""
 
@@ -393,5 +423,5 @@ class Stack(Op):
 
 
 for _op in [Flatten(), Unflatten(), Permute("transpose"), Permute("permute"), Unsqueeze(), Cat(), Stack(),
-            Squeeze(), Reshape(), Narrow(), Expand()]:
+            Squeeze(), Reshape(), Narrow(), Expand(), Flip()]:
     register(_op)

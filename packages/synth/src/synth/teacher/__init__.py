@@ -9,7 +9,8 @@ Every operator of the synth registry is lowered:
   stack read only by such a region is read from its two inputs by that kernel, never written;
 * linear / matmul / mm / bmm become one tiled fp32 `tl.dot` kernel (batched over a grid dim) whose
   epilogue computes the pointwise region that consumes the product (bias add, activation, scale...);
-  exact fp32 products by default, tf32x3 tensor-core products in two tilings of the sweep;
+  3xTF32 tensor-core products (fp32 accuracy) with the tuning table's tiling for the product's shape
+  bucket by default (`tuning.py`, `tuning_h200.json`), exact fp32 (ieee) products in one tiling of the sweep;
 * convolutions (1d/2d/3d, transposed) run in PyTorch without their bias (aten convolution is allowed by
   the verifier); the bias and the consuming pointwise region run as one Triton epilogue kernel; a
   returned convolution with nothing to fuse keeps its bias in PyTorch and is returned as it is while

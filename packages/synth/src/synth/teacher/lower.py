@@ -16,6 +16,7 @@ plan with the emitter of its kernel family (`plan.FAMILIES`):
 * `channel_norm`: batch / group norm as one looped reduction kernel, or, for few long rows, a
   block-statistics kernel and a normalising kernel (`channel_norm.py`);
 * `triangle`: triu / tril in one pass (`triangle.py`);
+* `flip`: torch.flip as one gather-by-index kernel with the consuming pointwise region (`flip.py`);
 * `layout`: views or copies in the glue, which the verifier allows; an output not made by a kernel (a
   layout copy, a bare convolution, a view of an input) is copied by a Triton kernel so that every returned
   tensor comes from a kernel; a contiguous view of kernel outputs (flatten, unflatten, unsqueeze, squeeze,
@@ -37,6 +38,7 @@ from synth.teacher.channel_norm import (
 )
 from synth.teacher.conv import CONV_OPS, bias_view, conv_call
 from synth.teacher.epilogue import index_args, index_call, region_body, signature
+from synth.teacher.flip import flip_glue, flip_kernel
 from synth.teacher.gather import gather_args, gather_call, gather_glue, gather_load
 from synth.teacher.global_pool import global_pool_glue, is_global, mean_kernel, partial_kernel
 from synth.teacher.plan import FAMILIES, Plan, plan, row_dims, row_in_place
@@ -244,12 +246,13 @@ class _Lowering:
         operands = [(self.names[t], self._dense(t, host)) for t in outside]
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
         rank = len(g.shape(host))
+        dims = matmul.gemm_dims(op, [g.shape(t) for t in ins], g.shape(host))  # (B, M, N, K): the tiling
         self.kernels.append(matmul.matmul_kernel(name, text, bool(bias), len(outside), strided, rank, lines,
-                                                 [value for value, _ in outputs]))
+                                                 [value for value, _ in outputs], op, dims))
         self.body.append(f"# {text}")
         self.body += matmul.operand_glue(op, [self.names[t] for t in ins], module, ranks, same_batch)
         self.body += matmul.launch_glue(name, f"{module}.bias" if bias else None, [n for n, _ in operands],
-                                        [f"t{n}" for _, n in outputs], strided)
+                                        [f"t{n}" for _, n in outputs], strided, op, dims)
         for _, n in outputs:
             self.names[n], self.contiguous[n] = f"t{n}", True
 
@@ -444,6 +447,23 @@ class _Lowering:
                                             len(g.shape(n)), lines, [value for value, _ in outputs]))
         (x,) = g.inputs_of(n)
         self.body += triangle_glue(name, op, self.names[x], outs, [t for t, _ in operands], strided, epilogue)
+        for _, m in outputs:
+            self.names[m], self.contiguous[m] = f"t{m}", True
+
+    def flip(self, n: int, group: list[int]) -> None:
+        """flip `n`, computing the rest of `group` (pointwise, its shape) in the kernel's epilogue."""
+        g = self.g
+        outside, lines, outputs, _, _ = self.region(group, n, "y")
+        epilogue = [g.op_name(m) for m in group if m != n]
+        name = self._kernel_name("_".join(["flip", *dict.fromkeys(epilogue[:3])]))
+        operands = [(self.names[t], self._dense(t, n)) for t in outside]
+        strided = [i for i, (_, dense) in enumerate(operands) if not dense]
+        outs = [f"t{m}" for _, m in outputs]
+        dims, rank = g.params(n)["dims"], len(g.shape(n))
+        self.kernels.append(flip_kernel(name, dims, rank, len(operands), strided, lines,
+                                        [value for value, _ in outputs]))
+        (x,) = g.inputs_of(n)
+        self.body += flip_glue(name, dims, self.names[x], outs, [t for t, _ in operands], strided, epilogue)
         for _, m in outputs:
             self.names[m], self.contiguous[m] = f"t{m}", True
 

@@ -7,12 +7,13 @@ one glue step, written by the emitter of its kernel family (`FAMILIES`, the `_Lo
 * pointwise regions: a pointwise operator joins the region of an input's producer when both have the same
   shape and joining keeps the regions acyclic; each region becomes one kernel over its output shape;
 * epilogues: a pointwise region may also join the region of a matmul-class operator, a convolution, a
-  pooling operator, a batch or group norm, a triu / tril or a row operator of its shape (at most one such
-  host per region): the host's kernel computes it (`matmul.py`: inside the tiled `tl.dot` kernel;
+  pooling operator, a batch or group norm, a triu / tril, a flip or a row operator of its shape (at most
+  one such host per region): the host's kernel computes it (`matmul.py`: inside the tiled `tl.dot` kernel;
   `conv.py`: one kernel after the PyTorch convolution, with the conv bias; `pool.py`: on the pooled
-  values; `channel_norm.py`: in the normalising pass; `triangle.py`: on the triangle; `rows.py`: inside the
-  row kernel, for a row operator that reduces, or whose reduced dims are last or one block read in place,
-  so its output is written in row-major order; not for argmax / argmin, whose output is int64);
+  values; `channel_norm.py`: in the normalising pass; `triangle.py`: on the triangle; `flip.py`: on the
+  flipped values; `rows.py`: inside the row kernel, for a row operator that reduces, or whose reduced
+  dims are last or one block read in place, so its output is written in row-major order; not for argmax /
+  argmin, whose output is int64);
 * prologues: a pointwise region whose one result feeds only a row, channel-norm or windowed pooling
   operator, reading one tensor of the same shape, is applied inside that kernel as the tile is loaded (a
   row kernel reading its rows in place also loads the region's other, broadcast, inputs);
@@ -34,6 +35,7 @@ import networkx as nx
 from synth.ir import Graph
 from synth.teacher.channel_norm import CHANNEL_NORM_OPS
 from synth.teacher.conv import CONV_OPS
+from synth.teacher.flip import FLIP_OPS
 from synth.teacher.gather import GATHER_OPS
 from synth.teacher.global_pool import is_global
 from synth.teacher.matmul import MATMUL_OPS
@@ -54,6 +56,7 @@ FAMILIES: dict[str, str] = {
     **dict.fromkeys(POINTWISE_OPS, "pointwise"), **dict.fromkeys(ROW_OPS, "rows"),
     **dict.fromkeys(POOL_OPS, "pool"), **dict.fromkeys(CHANNEL_NORM_OPS, "channel_norm"),
     **dict.fromkeys(TRIANGLE_OPS, "triangle"), **dict.fromkeys(LAYOUT_OPS, "layout"),
+    **dict.fromkeys(FLIP_OPS, "flip"),
 }
 
 
@@ -170,7 +173,7 @@ class _Planner:
         """Node `n` can run a pointwise region on its output inside its own kernel (an epilogue)."""
         op = self.g.op_name(n)
         return (op in EPILOGUE_HOSTS or op in POOL_OPS or op in CHANNEL_NORM_OPS or op in TRIANGLE_OPS
-                or op in ROW_OPS and not ROW_OPS[op].out_dtype and row_in_order(self.g, n))
+                or op in FLIP_OPS or op in ROW_OPS and not ROW_OPS[op].out_dtype and row_in_order(self.g, n))
 
     def _convex(self, region: list[int]) -> bool:
         """No input from outside `region` depends on a node inside it."""

@@ -71,7 +71,7 @@ def run(cfg: DictConfig) -> dict:
     jobs_plan = plan(_plain(cfg.level), _plain(cfg.n))
     sampler_cfg = _plain(cfg.sampler)
     if cfg.teacher.enabled and cfg.teacher.supported_only:
-        from synth.sft import supported_sampler_ops
+        from synth.sft import supported_sampler_ops  # teacher runs only: synth.sft loads the verifier
 
         sampler_cfg["ops"] = supported_sampler_ops()
     builder = partial(build, sampler_cfg, _plain(cfg.solver), _plain(cfg.validate))
@@ -124,7 +124,7 @@ def run(cfg: DictConfig) -> dict:
                "ran_cpu": sum(e["ran_cpu"] for e in entries), **summarize(entries, names)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     if cfg.teacher.enabled:
-        from synth.sft import export_sft
+        from synth.sft import export_sft  # teacher runs only: synth.sft loads the verifier
 
         export_sft(out, entries, _plain(cfg.teacher), prompt)
     print(f"synth: wrote {len(entries)} programs to {out} in {wall:.1f}s "

@@ -19,10 +19,12 @@ from hydra import compose
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from rl.data import sft_messages
+
 
 def check_groups_whole(cfg: DictConfig) -> None:
     """DRPO/DisCO settings that keep every group inside one micro-batch; raise naming the fix."""
-    from rl.plugin import ADVANTAGE_ESTIMATORS
+    from rl.plugin import ADVANTAGE_ESTIMATORS  # imports veRL (seconds): for ppo configs only
 
     if cfg.algorithm.adv_estimator not in ADVANTAGE_ESTIMATORS:
         return
@@ -156,6 +158,8 @@ class CurriculumTaskRunner:
 def run(cfg: DictConfig) -> None:
     """Entry of `python -m rl`."""
     os.environ.setdefault("WANDB_MODE", "offline")
+    # veRL's tracker passes no job_type to wandb.init; its workers inherit this (bench's runs are "bench")
+    os.environ.setdefault("WANDB_JOB_TYPE", "rl")
     mode = cfg.rl.mode
     if mode == "ppo":
         validate_ppo(cfg)
@@ -181,8 +185,6 @@ def run(cfg: DictConfig) -> None:
             print(f"[rl] config valid; sft: {sft.model.path} on {cfg.rl.sft_pairs}")
             return
         from verl.trainer.sft_trainer import run_sft
-
-        from rl.data import sft_messages
 
         sft_messages(cfg.rl.sft_pairs, sft.data.train_files)
         run_sft(sft)

@@ -19,6 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from search.judge import Judge
 from search.result import SearchResult
+from verify.candidate import extract_program
+from verify.fixtures import fixture_task
 from verify.task import Task
 
 
@@ -27,8 +29,6 @@ def load_task(spec: str) -> Task:
     if spec is None:
         raise ValueError("no task given: pass task=PATH (a KernelBench-form .py file) or task=fixtures/NAME")
     if spec.startswith("fixtures/") and not Path(spec).exists():
-        from verify.fixtures import fixture_task
-
         return fixture_task(spec.split("/", 1)[1])
     return Task.from_file(spec)
 
@@ -42,8 +42,6 @@ def write_outputs(result: SearchResult, out_dir: str | Path, config: dict | None
     (out / "search.json").write_text(json.dumps(log, indent=2, default=str))
     best = out / "best.py"
     if result.best is not None:
-        from verify.candidate import extract_program
-
         best.write_text(extract_program(result.best.text))
     elif best.exists():
         best.unlink()

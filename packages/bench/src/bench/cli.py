@@ -28,6 +28,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from bench.columns import verdict_columns
 from bench.report import write_report
 from bench.store import ResultStore
 from search.judge import Judge
@@ -57,6 +58,7 @@ def result_row(task: Task, result: SearchResult, run_info: dict) -> dict:
         "candidate_ms": v.candidate.median_ms if v and v.candidate else None,
         "eager_ms": v.eager.median_ms if v and v.eager else None,
         "compiled_ms": v.compiled.median_ms if v and v.compiled else None,
+        **verdict_columns(v),
         "kernel_launches": v.kernel_launches if v else None,
         "torch_ops": list(v.torch_ops) if v else [],
         "best_kind": best.kind if best else None,

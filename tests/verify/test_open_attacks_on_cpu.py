@@ -1,0 +1,63 @@
+"""Attacks written by an outside red-team on 2026-12-05 (a reviewer who had not written the verifier), kept
+as they were written in tests/verify/open_attacks/, each with the fixture task it targets.
+
+Most of them are still accepted on the CPU verifier: they are `xfail(strict=True)`, so the day a change
+rejects one, its test fails until the mark is removed. What they exploit (benchmarks/verify/RESULTS.md,
+"Red-team of 2026-12-05"): the candidate's code runs in the process that measures it, so it can reach that
+process's frames and modules (forge_measure, forge_trials_event, frame_seed_precompute,
+neuter_audit_instance), run after the audit inside the verifier's own calls (named_parameters_fixup,
+setprofile_fixup), compute on the host where the audit does not look (ctypes_numpy, dlpack_numpy,
+rawthread_numpy, fork_numpy), pass the fp32 tolerance with fp16 arithmetic on small outputs (softmax_fp16),
+or behave differently under the interpreter (interp_only_honest).
+
+Not here: fork_compute (rejected, by a 60 s timeout only) and grid_fixed_grown (a grid fixed at the grown
+variant's size: since the grown sizes are drawn per verification it passes only when the draw falls under
+its grid, so its verdict is not deterministic).
+"""
+
+from pathlib import Path
+
+import pytest
+
+from verify import Verifier, VerifyConfig
+from verify.fixtures import fixture_task
+
+HERE = Path(__file__).parent / "open_attacks"
+
+# attack file -> (target task, rejected today as (stage, error_class), or None while it is accepted)
+ATTACKS = {
+    "forge_measure": ("relu_scale_bias", None),
+    "forge_trials_event": ("relu_scale_bias", None),
+    "frame_seed_precompute": ("layernorm", None),
+    "neuter_audit_instance": ("rmsnorm", None),
+    "named_parameters_fixup": ("gelu_scale", None),
+    "setprofile_fixup": ("mean_dim", None),
+    "ctypes_numpy": ("swish_residual", None),
+    "dlpack_numpy": ("log_softmax", None),
+    "rawthread_numpy": ("exp_scale", None),
+    "rawthread_torch": ("relu_scale_bias", ("faithful", "torch_fallback")),
+    "fork_numpy": ("relu_scale_bias", None),
+    "softmax_fp16": ("softmax", None),
+    "interp_only_honest": ("hardtanh_literal", None),
+}
+
+
+@pytest.fixture(scope="module")
+def verdicts():
+    names = list(ATTACKS)
+    pairs = [(fixture_task(ATTACKS[n][0]), (HERE / f"{n}.py").read_text()) for n in names]
+    with Verifier(VerifyConfig(timeout_s=120), workers=2, cache=False) as v:
+        return dict(zip(names, v.verify_many(pairs)))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="open attack, accepted today (issue 23)"))
+     if ATTACKS[n][1] is None else n for n in ATTACKS],
+)
+def test_open_attack_is_rejected(verdicts, name):
+    v = verdicts[name]
+    assert not v.accepted, f"{name} accepted: {v.summary()}"
+    expected = ATTACKS[name][1]
+    if expected is not None:
+        assert (v.stage, v.error_class) == expected, v.summary()
