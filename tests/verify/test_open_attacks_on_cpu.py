@@ -1,14 +1,16 @@
 """Attacks written by an outside red-team on 2026-12-05 (a reviewer who had not written the verifier), kept
 as they were written in tests/verify/open_attacks/, each with the fixture task it targets.
 
-Most of them are still accepted on the CPU verifier: they are `xfail(strict=True)`, so the day a change
-rejects one, its test fails until the mark is removed. What they exploit (benchmarks/verify/RESULTS.md,
-"Red-team of 2026-12-05"): the candidate's code runs in the process that measures it, so it can reach that
-process's frames and modules (forge_measure, forge_trials_event, frame_seed_precompute,
-neuter_audit_instance), run after the audit inside the verifier's own calls (named_parameters_fixup,
-setprofile_fixup), compute on the host where the audit does not look (ctypes_numpy, dlpack_numpy,
-rawthread_numpy, fork_numpy), pass the fp32 tolerance with fp16 arithmetic on small outputs (softmax_fp16),
-or behave differently under the interpreter (interp_only_honest).
+What they exploit (benchmarks/verify/RESULTS.md, "Red-team of 2026-12-05"): the candidate's code runs in the
+process that measures it, so it can reach that process's frames and modules (forge_measure,
+forge_trials_event, frame_seed_precompute, neuter_audit_instance), run after the audit inside the verifier's
+own calls (named_parameters_fixup, setprofile_fixup), compute on the host where the audit does not look
+(ctypes_numpy, dlpack_numpy, rawthread_numpy, fork_numpy), or behave differently under the interpreter
+(interp_only_honest). The replayed check (verify/record.py, verify/replay.py: the recorded forward run again
+in a clean process on inputs the candidate never saw) rejects all but the last: its kernels are honest under
+the interpreter, and only its host code, which reads the environment, would launch them differently on a GPU.
+An attack still accepted is `xfail(strict=True)`, so the day a change rejects it, its test fails until its
+expected verdict is written down.
 
 Not here: fork_compute (rejected, by a 60 s timeout only) and grid_fixed_grown (a grid fixed at the grown
 variant's size: since the grown sizes are drawn per verification it passes only when the draw falls under
@@ -26,18 +28,18 @@ HERE = Path(__file__).parent / "open_attacks"
 
 # attack file -> (target task, rejected today as (stage, error_class), or None while it is accepted)
 ATTACKS = {
-    "forge_measure": ("relu_scale_bias", None),
-    "forge_trials_event": ("relu_scale_bias", None),
-    "frame_seed_precompute": ("layernorm", None),
-    "neuter_audit_instance": ("rmsnorm", None),
-    "named_parameters_fixup": ("gelu_scale", None),
-    "setprofile_fixup": ("mean_dim", None),
-    "ctypes_numpy": ("swish_residual", None),
-    "dlpack_numpy": ("log_softmax", None),
-    "rawthread_numpy": ("exp_scale", None),
+    "forge_measure": ("relu_scale_bias", ("faithful", "replay_failed")),
+    "forge_trials_event": ("relu_scale_bias", ("faithful", "replay_failed")),
+    "frame_seed_precompute": ("layernorm", ("faithful", "replay_mismatch")),
+    "neuter_audit_instance": ("rmsnorm", ("faithful", "replay_failed")),
+    "named_parameters_fixup": ("gelu_scale", ("faithful", "replay_mismatch")),
+    "setprofile_fixup": ("mean_dim", ("faithful", "replay_mismatch")),
+    "ctypes_numpy": ("swish_residual", ("faithful", "replay_mismatch")),
+    "dlpack_numpy": ("log_softmax", ("faithful", "replay_mismatch")),
+    "rawthread_numpy": ("exp_scale", ("faithful", "replay_mismatch")),
     "rawthread_torch": ("relu_scale_bias", ("faithful", "torch_fallback")),
-    "fork_numpy": ("relu_scale_bias", None),
-    "softmax_fp16": ("softmax", None),
+    "fork_numpy": ("relu_scale_bias", ("faithful", "replay_mismatch")),
+    "softmax_fp16": ("softmax", ("correct", "wrong_values")),  # rejected since atol scales with small outputs
     "interp_only_honest": ("hardtanh_literal", None),
 }
 

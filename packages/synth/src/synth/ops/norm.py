@@ -37,7 +37,8 @@ class Norm(Op):
         elif features is not None and x[self.axis] != features:
             raise ShapeError(f"{self.name}({params['features']}) got features {x[self.axis]} in {tuple(x)}")
         if x[0] < self.min_batch or x[-1] < self.min_last:
-            raise ShapeError(f"{self.name} needs batch >= {self.min_batch}, last dim >= {self.min_last}: {tuple(x)}")
+            raise ShapeError(
+                f"{self.name} needs batch >= {self.min_batch}, last dim >= {self.min_last}: {tuple(x)}")
         return tuple(x)
 
     def constrain(self, ctx, params):
@@ -47,6 +48,9 @@ class Norm(Op):
         ctx.p.at_least(x[0], self.min_batch)
         ctx.p.at_least(x[-1], self.min_last)
         ctx.flops(5, [ctx.numel_out])
+        # weight and bias (weight_elements): counted against the element cap like every other weight
+        features = params.get("features")
+        ctx.weights(2, list(x[-len(features):]) if isinstance(features, (list, tuple)) else [x[self.axis]])
 
     def flops(self, in_shapes, out_shape, params):
         return 5 * numel(out_shape)
