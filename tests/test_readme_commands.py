@@ -50,7 +50,8 @@ RULES: dict[str, tuple[str, list[str], str]] = {
         "repo", [SKIP, CFG], "install.sh is run by .ci/run before the tests; the default job (64 candidates, "
         "minutes on 2 cores) is composed here, its candidates run in tests/verify"),
     "bash scripts/install.sh && .venv/bin/python -m pytest": (
-        "repo", [SKIP, "--co -q"], "this test runs inside that command: collecting checks every module imports"),
+        "repo", [SKIP, "--co -q"],
+        "this test runs inside that command: collecting checks every module imports"),
     "python -m verify task=t.py candidate=c.py": ("scratch", [""], "as written"),
     "python -m verify task=t.py candidate=completion.md output=json": ("scratch", [""], "as written"),
     "python -m verify batch=pairs.jsonl out=verdicts.jsonl": ("scratch", [""], "as written"),
@@ -60,7 +61,8 @@ RULES: dict[str, tuple[str, list[str], str]] = {
     "python -m synth --config-name synth_heldout out=/tmp/heldout": (
         "scratch", [f"n=[1,1,1,1] {IN_PROCESS}"], "cheap size"),
     "python -m synth level=[1,2,5] n=[20000,60000,20000] out=/tmp/rl exclude=[/tmp/heldout]": (
-        "scratch", [f"n=[2,2,2] {IN_PROCESS}"], "cheap size; excludes the held-out set written by the line before"),
+        "scratch", [f"n=[2,2,2] {IN_PROCESS}"],
+        "cheap size; excludes the held-out set written by the line before"),
     "python -m synth -m shard=0,1,2,3 n=25000 out=/tmp/big && python -m synth.merge /tmp/big": (
         "scratch", [f"n=2 {IN_PROCESS}", ""], "cheap size"),
     "python benchmarks/synth/bench_synth.py rate": (
@@ -179,7 +181,8 @@ def test_readme_command_runs(command, scratch):
         line = _segment(part, action, scratch, cwd)
         if line is None:
             continue
-        run = subprocess.run(["bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+        run = subprocess.run(["bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True,
+                             timeout=300)
         assert run.returncode == 0, f"{line}\n({why})\n{(run.stdout + run.stderr)[-3000:]}"
         if action == NO_MULTIRUN_CFG:
             assert "submitit" in run.stdout, run.stdout[-2000:]

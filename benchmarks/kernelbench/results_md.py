@@ -65,15 +65,18 @@ def render(rows: list[dict], level: int, total: int | None, command: str) -> tup
     untimed = sum(1 for r in ok if not r.get("speedup_eager"))
     cmax = [r.get("speedup_compile_max") for r in ok]
     with_max = any(s is not None for s in cmax)
-    why = Counter(r.get("speedup_missing_reason") or "no reason recorded" for r in ok if not r.get("speedup_eager"))
+    why = Counter(r.get("speedup_missing_reason") or "no reason recorded"
+                  for r in ok if not r.get("speedup_eager"))
     n = total or len(rows)
     summary = (
         f"level {level}: {len(rows)}/{n} tasks finished, {len(ok)} accepted; faster than eager {faster_e}, "
-        f"faster than torch.compile {faster_c} (of all {n}); geomean over accepted: {_f(_geo(eager))}x eager, "
+        f"faster than torch.compile {faster_c} (of all {n}); "
+        f"geomean over accepted: {_f(_geo(eager))}x eager, "
         f"{_f(_geo(comp))}x torch.compile; accepted without a speedup: {untimed}"
     )
     if with_max:
-        summary += (f"; vs torch.compile max-autotune-no-cudagraphs: faster {sum(1 for s in cmax if s and s > 1.0)}"
+        summary += ("; vs torch.compile max-autotune-no-cudagraphs: "
+                    f"faster {sum(1 for s in cmax if s and s > 1.0)}"
                     f" (of all {n}), geomean {_f(_geo(cmax))}x")
     stages = Counter(f"{r.get('stage')}/{r.get('error_class')}" for r in rows if not r.get("accepted"))
     lines = [
@@ -90,14 +93,16 @@ def render(rows: list[dict], level: int, total: int | None, command: str) -> tup
         "failures by stage/error class: "
         + (", ".join(f"{k} x{v}" for k, v in stages.most_common()) or "none"),
         "",
-        "accepted without a speedup, by reason: " + (", ".join(f"{k} x{v}" for k, v in why.most_common()) or "none"),
+        "accepted without a speedup, by reason: "
+        + (", ".join(f"{k} x{v}" for k, v in why.most_common()) or "none"),
         "",
         "| task | accepted | stage / error | vs eager | vs torch.compile | "
         + ("vs max-autotune | " if with_max else "") + "message |",
         "|---|---|---|---|---|" + ("---|" if with_max else "") + "---|",
     ]
     for r in rows:
-        msg = (r.get("message") or r.get("speedup_missing_reason") or "").replace("|", "\\|").replace("\n", " ")[:140]
+        msg = ((r.get("message") or r.get("speedup_missing_reason") or "")
+               .replace("|", "\\|").replace("\n", " ")[:140])
         where = "" if r.get("accepted") else f"{r.get('stage')} / {r.get('error_class')}"
         lines.append(
             f"| {r.get('name') or r['task_id']} | {'yes' if r.get('accepted') else 'no'} | {where} | "

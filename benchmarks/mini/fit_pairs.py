@@ -6,8 +6,8 @@ Lengths come from the model's tokenizer and chat template when --tokenizer names
 they are estimated as characters / 2.5 (SmolLM2's tokenizer averages about 3 characters per token on these
 prompts and programs, so the estimate errs towards dropping).
 
-    python benchmarks/mini/fit_pairs.py /tmp/mini/data/train/sft_pairs.parquet /tmp/mini/data/sft_pairs_fit.parquet \\
-        --max-length 3072 --tokenizer /tmp/smol
+    python benchmarks/mini/fit_pairs.py /tmp/mini/data/train/sft_pairs.parquet \\
+        /tmp/mini/data/sft_pairs_fit.parquet --max-length 3072 --tokenizer /tmp/smol
 
 Writes the kept pairs (same columns) and `<out stem>.json`: counts overall and per level, token lengths.
 """
@@ -36,7 +36,8 @@ def lengths(pairs: pd.DataFrame, tokenizer: str | None) -> tuple[list[int], str]
 
     tok = AutoTokenizer.from_pretrained(tokenizer)
     texts = [tok.apply_chat_template(c, tokenize=False) for c in chats]
-    return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]], f"tokenizer of {tokenizer}"
+    return ([len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]],
+            f"tokenizer of {tokenizer}")
 
 
 def fit(pairs_path: str | Path, out_path: str | Path, max_length: int, tokenizer: str | None = None) -> dict:
@@ -53,14 +54,15 @@ def fit(pairs_path: str | Path, out_path: str | Path, max_length: int, tokenizer
     out.parent.mkdir(parents=True, exist_ok=True)
     kept.drop(columns="tokens").to_parquet(out, index=False)
     levels = sorted(int(v) for v in pairs["level"].unique())
-    summary = {"pairs": len(pairs), "kept": len(kept), "dropped": len(pairs) - len(kept), "max_length": max_length,
-               "counted_with": counted,
+    summary = {"pairs": len(pairs), "kept": len(kept), "dropped": len(pairs) - len(kept),
+               "max_length": max_length, "counted_with": counted,
                "per_level": {str(lv): {"pairs": int((pairs["level"] == lv).sum()),
                                        "kept": int((kept["level"] == lv).sum())} for lv in levels},
                "tokens": {"mean": round(float(pairs["tokens"].mean()), 1), "max": int(pairs["tokens"].max()),
                           "kept_max": int(kept["tokens"].max()) if len(kept) else 0}}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=1))
-    print(f"fit_pairs: kept {summary['kept']} of {summary['pairs']} pairs <= {max_length} tokens ({counted}) -> {out}")
+    print(f"fit_pairs: kept {summary['kept']} of {summary['pairs']} pairs <= {max_length} tokens "
+          f"({counted}) -> {out}")
     return summary
 
 

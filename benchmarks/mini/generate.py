@@ -1,8 +1,8 @@
 """One completion per held-out task from a model, in one batched run, stored as a replay file for bench.
 
-Step `bench_<model>` of scripts/mini_pipeline.sh: generating all prompts at once (transformers batches, or vLLM)
-is much faster than bench's one-task-at-a-time calls to a generator that is not thread-safe; bench then scores
-the stored completions (`generator=replay`) with many tasks in flight. The prompt is bench's own
+Step `bench_<model>` of scripts/mini_pipeline.sh: generating all prompts at once (transformers batches, or
+vLLM) is much faster than bench's one-task-at-a-time calls to a generator that is not thread-safe; bench then
+scores the stored completions (`generator=replay`) with many tasks in flight. The prompt is bench's own
 (`search.prompts.task_messages`, the template the SFT pairs and RL rows were made with).
 
     python benchmarks/mini/generate.py --tasks /tmp/mini/data/heldout/tasks --model /tmp/smol \\

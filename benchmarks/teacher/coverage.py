@@ -89,7 +89,8 @@ def main() -> None:
     for level, count in ((2, args.level2), (5, args.level5)):
         for pool_name, ops in pools:
             for i in range(count):
-                graph = graph_at(Sampler(PropagationSolver(), ops=ops, **caps), validator, args.seed, level, i)
+                graph = graph_at(Sampler(PropagationSolver(), ops=ops, **caps), validator, args.seed,
+                                 level, i)
                 if graph is not None:
                     items.append(((level, pool_name), *attempt(graph, f"teacher_l{level}_{pool_name}_{i}")))
 

@@ -57,7 +57,8 @@ def _names(node: ast.AST) -> set[str]:
 
 
 def _calls(node: ast.AST) -> set[str]:
-    return {n.func.attr for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+    return {n.func.attr for n in ast.walk(node)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
 
 
 def _targets(stmt: ast.stmt) -> set[str]:
@@ -115,7 +116,8 @@ def sites(program: str) -> dict[str, list[tuple[ast.AST, str]]]:
 
 
 def _store_sites(kernel: ast.FunctionDef, values: set[str]) -> list[tuple[ast.AST, str]]:
-    """tl.store calls whose value is `name` or `name.to(...)`: swap `name` for the value assigned before it."""
+    """tl.store calls whose value is `name` or `name.to(...)`: swap `name` for the value assigned before
+    it."""
     order: list[tuple[int, str]] = []
     for s in ast.walk(kernel):
         if isinstance(s, (ast.Assign, ast.AugAssign)):
@@ -140,7 +142,8 @@ def _store_sites(kernel: ast.FunctionDef, values: set[str]) -> list[tuple[ast.AS
 def apply(program: str, node: ast.AST, replacement: str) -> str:
     """`program` with the source span of `node` replaced by `replacement`."""
     lines = program.splitlines(keepends=True)
-    start = sum(len(line) for line in lines[: node.lineno - 1]) + _byte_col(lines[node.lineno - 1], node.col_offset)
+    start = sum(len(line) for line in lines[: node.lineno - 1]) + _byte_col(lines[node.lineno - 1],
+                                                                           node.col_offset)
     end = sum(len(line) for line in lines[: node.end_lineno - 1]) + _byte_col(lines[node.end_lineno - 1],
                                                                            node.end_col_offset)
     return program[:start] + replacement + program[end:]
@@ -160,7 +163,8 @@ def mutants(program: str, rng: random.Random, per_kind: int) -> list[dict]:
             if text == program:
                 continue
             out.append({"kind": kind, "line": node.lineno,
-                        "change": f"`{ast.get_source_segment(program, node)}` -> `{replacement}`", "text": text})
+                        "change": f"`{ast.get_source_segment(program, node)}` -> `{replacement}`",
+                        "text": text})
     return out
 
 
@@ -169,7 +173,8 @@ def main() -> None:
     ap.add_argument("--per-op", type=int, default=1, help="level-1 programs per supported operator")
     ap.add_argument("--level2", type=int, default=20, help="level-2 programs over the supported operators")
     ap.add_argument("--per-kind", type=int, default=2, help="mutants of each kind per program")
-    ap.add_argument("--ops", nargs="*", default=None, help="only these operators (default: every supported one)")
+    ap.add_argument("--ops", nargs="*", default=None,
+                    help="only these operators (default: every supported one)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-dim", type=int, default=64)
     ap.add_argument("--max-elements", type=int, default=2**15)
@@ -211,11 +216,13 @@ def main() -> None:
         base_err = {x[0]: v.max_abs_err for x, v in zip(programs, baseline) if not isinstance(v, Exception)}
         rejected = [(x[0], v if isinstance(v, Exception) else f"{v.error_class}: {v.message[:120]}")
                     for x, v in zip(programs, baseline) if isinstance(v, Exception) or not v.accepted]
-        todo = [(name, task, m) for name, task, program in accepted for m in mutants(program, rng, args.per_kind)]
+        todo = [(name, task, m) for name, task, program in accepted
+                for m in mutants(program, rng, args.per_kind)]
         verdicts = verifier.verify_many([(task, m["text"]) for _, task, m in todo], progress=True,
                                         desc="mutants", return_exceptions=True)
 
-    per_kind = {k: {"mutants": 0, "killed": 0, "killed_at": {}, "survived_unchanged": 0, "survived_changed": 0}
+    per_kind = {k: {"mutants": 0, "killed": 0, "killed_at": {}, "survived_unchanged": 0,
+                    "survived_changed": 0}
                 for k in KINDS}
     survivors = []
     for (name, task, m), v in zip(todo, verdicts):
@@ -239,10 +246,12 @@ def main() -> None:
     report = {
         "command": " ".join(["benchmarks/teacher/mutations.py"] + sys.argv[1:]),
         "caps": caps,
-        "verify": {"trials": config.trials, "shape_variants": config.shape_variants, "backend": verifier.backend},
+        "verify": {"trials": config.trials, "shape_variants": config.shape_variants,
+                   "backend": verifier.backend},
         "programs": {"lowered": len(programs), "accepted": len(accepted), "rejected": rejected,
                      "supported_operators": len(supported)},
-        "overall": {"mutants": total, "killed": killed, "kill_rate": round(killed / total, 4) if total else None},
+        "overall": {"mutants": total, "killed": killed,
+                    "kill_rate": round(killed / total, 4) if total else None},
         "per_kind": per_kind,
         "survivors": survivors,
         "wall_s": round(time.time() - start, 1),

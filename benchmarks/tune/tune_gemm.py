@@ -13,7 +13,8 @@ verifier's comparison (`verify.compare`, fp32 atol/rtol and error floor of `Veri
 `triton.testing.do_bench` (median) on the bucket's representative shapes; the fastest accepted config (the
 geometric mean over the shapes) becomes the entry. PyTorch eager (cuBLAS fp32, TF32 off) is timed beside.
 The table is rewritten after every bucket, so a run cut short keeps what it measured, and a rerun skips
-the entries it has measurements for (--retune: time them again); entries not tuned keep their value. Without CUDA the tuning says so and writes nothing (exit 0).
+the entries it has measurements for (--retune: time them again); entries not tuned keep their value.
+Without CUDA the tuning says so and writes nothing (exit 0).
 
 Error check: the 3xTF32 arithmetic of Triton's `input_precision="tf32x3"` (F32DotTC: a_big = tf32(a)
 rounded to nearest, a_small = a - a_big read by the tensor core as TF32 (low 13 bits dropped);
@@ -60,7 +61,8 @@ def _tf32_trunc(x: torch.Tensor) -> torch.Tensor:
     return (x.float().contiguous().view(torch.int32) & ~0x1FFF).view(torch.float32)
 
 
-def emulate_dot(a: torch.Tensor, b: torch.Tensor, precision: str = "tf32x3", block_k: int = 32) -> torch.Tensor:
+def emulate_dot(a: torch.Tensor, b: torch.Tensor, precision: str = "tf32x3",
+                block_k: int = 32) -> torch.Tensor:
     """a (M, K) @ b (K, N) in fp32 as the teacher's kernel computes it with tl.dot(input_precision=...):
     per BLOCK_K step each tensor-core product exact (float64) then rounded to fp32, accumulated in fp32."""
     a, b = a.float(), b.float()
@@ -93,7 +95,8 @@ def judge(out: torch.Tensor, ref32: torch.Tensor, ref64: torch.Tensor) -> dict:
     o, r, t = out.double(), ref32.double().to(out.device), ref64.double().to(out.device)
     allowed = atol + fa + (rtol + fr) * r.abs()
     return {"ok": verdict.ok, "max_abs_vs_ref32": float((o - r).abs().max()),
-            "max_abs_vs_fp64": float((o - t).abs().max()), "ref32_max_abs_vs_fp64": float((r - t).abs().max()),
+            "max_abs_vs_fp64": float((o - t).abs().max()),
+            "ref32_max_abs_vs_fp64": float((r - t).abs().max()),
             "worst_share_of_tolerance": float(((o - r).abs() / allowed).max()),
             "tolerance_at_zero": atol + fa, "output_scale": float(t.abs().max())}
 
@@ -114,13 +117,15 @@ def error_check(sizes=((128, 128, 256), (128, 128, 1024), (128, 128, 4096), (128
 
 def print_error_rows(rows: list[dict]) -> None:
     atol, rtol, factor = _tolerance()
-    print(f"verifier fp32 tolerance: atol={atol:g} rtol={rtol:g} + {factor:g} x the fp32 reference's error floor")
+    print(f"verifier fp32 tolerance: atol={atol:g} rtol={rtol:g} + {factor:g} x the fp32 reference's "
+          "error floor")
     print(f"{'M x N x K':>18} {'precision':>9} {'src':>8} {'ok':>3} {'|out-ref32|':>11} {'|out-fp64|':>11} "
           f"{'|ref32-fp64|':>12} {'tol@0':>9} {'worst/tol':>9}")
     for r in rows:
         print(f"{r['M']:>5} x{r['N']:>5} x{r['K']:>5} {r['precision']:>9} "
               f"{'emulated' if r.get('emulated') else 'cuda':>8} {'yes' if r['ok'] else 'NO':>3} "
-              f"{r['max_abs_vs_ref32']:11.3g} {r['max_abs_vs_fp64']:11.3g} {r['ref32_max_abs_vs_fp64']:12.3g} "
+              f"{r['max_abs_vs_ref32']:11.3g} {r['max_abs_vs_fp64']:11.3g} "
+              f"{r['ref32_max_abs_vs_fp64']:12.3g} "
               f"{r['tolerance_at_zero']:9.3g} {r['worst_share_of_tolerance']:9.3f}")
 
 
@@ -226,7 +231,8 @@ def tune_entry(programs: Programs, kind: str, bucket: str, shapes, configs, rep_
                     check = judge(new(*xs), ref32, ref64)
                     worst = max(worst, check["worst_share_of_tolerance"])
                     if not check["ok"]:
-                        ok, why = False, f"outside the fp32 tolerance on {shape} ({check['worst_share_of_tolerance']:.2f}x)"
+                        ok, why = False, (f"outside the fp32 tolerance on {shape} "
+                                          f"({check['worst_share_of_tolerance']:.2f}x)")
                         break
                     times.append(_bench(lambda: new(*xs), rep_ms, device))
                 except Exception as e:  # out of resources, compile errors: not a candidate
@@ -241,7 +247,8 @@ def tune_entry(programs: Programs, kind: str, bucket: str, shapes, configs, rep_
                 row["why"] = why
             results.append(row)
             log(f"  {kind}/{bucket} {cfg.label():32} " + (f"{row['geomean_ms']:.4f} ms  "
-                f"({_geomean(eager) / row['geomean_ms']:.2f}x eager, worst err {worst:.2f} of tol)" if ok else why))
+                f"({_geomean(eager) / row['geomean_ms']:.2f}x eager, worst err {worst:.2f} of tol)"
+                if ok else why))
     ranked = sorted((r for r in results if r["ok"]), key=lambda r: r["geomean_ms"])
     return {"shapes": [list(s) for s in shapes], "eager_ms": eager, "eager_geomean_ms": _geomean(eager),
             "ranked": ranked + [r for r in results if not r["ok"]]}
@@ -296,7 +303,8 @@ def tune(args) -> int:
         if seed not in configs:
             configs.insert(0, seed)
         log(f"{kind}/{bucket}: {len(configs)} configs on {shapes}")
-        rec = tune_entry(programs, kind, bucket, shapes, configs, args.rep_ms, log, "cpu" if smoke else "cuda")
+        rec = tune_entry(programs, kind, bucket, shapes, configs, args.rep_ms, log,
+                         "cpu" if smoke else "cuda")
         if not rec["ranked"] or not rec["ranked"][0]["ok"]:
             log(f"  {kind}/{bucket}: no config passed; entry left as it was")
             continue
@@ -315,7 +323,8 @@ def tune(args) -> int:
         table["source"] = ("measured by benchmarks/tune/tune_gemm.py (triton.testing.do_bench median, "
                            "fastest config within the verifier's fp32 tolerance)"
                            + ("" if full else "; entries without a measurement are still seeded by hand"))
-        table["device"] = "cpu smoke run (interpreter, nothing measured)" if smoke else torch.cuda.get_device_name()
+        table["device"] = ("cpu smoke run (interpreter, nothing measured)" if smoke
+                           else torch.cuda.get_device_name())
         table["generated_at"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         table["versions"] = {"torch": torch.__version__, "triton": triton.__version__,
                              "cuda": torch.version.cuda}
@@ -324,10 +333,12 @@ def tune(args) -> int:
     print(f"{'entry':16} {'shapes (B, M, N, K)':44} {'best config':34} {'best ms':>9} {'eager ms':>9} "
           f"{'x eager':>7} {'seed x':>7}")
     for kind, bucket, rec, best, seed_row in summary:
-        seed_x = (f"{_geomean(seed_row['ms']) / best['geomean_ms']:.2f}" if seed_row and seed_row["ok"] else "-")
+        seed_x = (f"{_geomean(seed_row['ms']) / best['geomean_ms']:.2f}" if seed_row and seed_row["ok"]
+                  else "-")
         shapes = ";".join("x".join(map(str, s)) for s in rec["shapes"])
         print(f"{kind + '/' + bucket:16} {shapes:44} {best['label']:34} {best['geomean_ms']:9.4f} "
-              f"{rec['eager_geomean_ms']:9.4f} {rec['eager_geomean_ms'] / best['geomean_ms']:7.2f} {seed_x:>7}")
+              f"{rec['eager_geomean_ms']:9.4f} {rec['eager_geomean_ms'] / best['geomean_ms']:7.2f} "
+              f"{seed_x:>7}")
     print(f"\nwrote {out} ({time.time() - t0:.0f} s)")
     return 0
 
@@ -366,16 +377,17 @@ def compile_check(configs, target_cc: int = 90, smem_limit: int = 232448) -> lis
         fn = next(v for k, v in vars(module).items() if k.endswith("_kernel"))
         sig = {p.name: "constexpr" if p.is_constexpr else ("*fp32" if p.name.endswith("_ptr") else "i32")
                for p in fn.params}
-        const = {"BLOCK_M": cfg.block_m, "BLOCK_N": cfg.block_n, "BLOCK_K": cfg.block_k, "GROUP_M": cfg.group_m,
-                 "EVEN_K": True}
+        const = {"BLOCK_M": cfg.block_m, "BLOCK_N": cfg.block_n, "BLOCK_K": cfg.block_k,
+                 "GROUP_M": cfg.group_m, "EVEN_K": True}
         t0 = time.time()
         try:
             k = triton.compile(ASTSource(fn=fn, signature=sig, constexprs=const),
                                target=GPUTarget("cuda", target_cc, 32),
                                options={"num_warps": cfg.num_warps, "num_stages": cfg.num_stages})
             ptx = k.asm["ptx"]
-            rows.append({"config": cfg.label(), "shared": k.metadata.shared, "fits": k.metadata.shared <= smem_limit,
-                         "wgmma": ptx.count("wgmma.mma_async"), "compile_s": time.time() - t0})
+            rows.append({"config": cfg.label(), "shared": k.metadata.shared,
+                         "fits": k.metadata.shared <= smem_limit, "wgmma": ptx.count("wgmma.mma_async"),
+                         "compile_s": time.time() - t0})
         except Exception as e:
             rows.append({"config": cfg.label(), "error": f"{type(e).__name__}: {str(e)[:200]}"})
         r = rows[-1]
@@ -393,7 +405,8 @@ def main(argv=None) -> int:
     p.add_argument("--shapes", type=int, default=2, help="representative shapes per bucket (at most)")
     p.add_argument("--max-candidates", type=int, default=0, help="first N candidates only (0: all)")
     p.add_argument("--rep-ms", type=int, default=60, help="do_bench's rep (ms of timed calls per config)")
-    p.add_argument("--budget-s", type=float, default=540.0, help="stop starting new entries after this (0: none)")
+    p.add_argument("--budget-s", type=float, default=540.0,
+                   help="stop starting new entries after this (0: none)")
     p.add_argument("--cpu-smoke", action="store_true", help=argparse.SUPPRESS)  # tests: the loop, no GPU
     p.add_argument("--retune", action="store_true", help="time entries the table has measurements for again")
     p.add_argument("--error-check", action="store_true", help="3xTF32 error vs the verifier's fp32 tolerance")

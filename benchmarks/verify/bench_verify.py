@@ -1,7 +1,8 @@
 """Verifier benchmark: throughput (cold and steady state), timing repeatability, eager/compile baselines.
 
     # GPU (what scripts/gpu_verify.sh runs on the H100):
-    python benchmarks/verify/bench_verify.py --workers-per-gpu 12 --rounds 8 --out benchmarks/verify/results_gpu.json
+    python benchmarks/verify/bench_verify.py --workers-per-gpu 12 --rounds 8 \\
+        --out benchmarks/verify/results_gpu.json
     # CPU, Triton interpreter (2 cores here):
     python benchmarks/verify/bench_verify.py --rounds 2 --out benchmarks/verify/results_cpu.json
 
@@ -33,21 +34,25 @@ def main() -> None:
     ap.add_argument("--workers-per-gpu", type=int, default=12)
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--scale", type=lambda v: v.split(","), default=["4", "64MiB"],
-                    help="comma-separated sizes, one repeatability phase each (baselines with torch.compile at "
-                         "the first): a factor for every fixture's size constants (4), or a target input size "
-                         "(64MiB: per task, the largest power-of-two factor up to 64 whose inputs fit)")
+                    help="comma-separated sizes, one repeatability phase each (baselines with torch.compile "
+                         "at the first): a factor for every fixture's size constants (4), or a target input "
+                         "size (64MiB: per task, the largest power-of-two factor up to 64 whose inputs fit)")
     ap.add_argument("--no-compile-baseline", action="store_true",
-                    help="skip the torch.compile baseline in the repeatability phase (saves its compile time)")
+                    help="skip the torch.compile baseline in the repeatability phase "
+                         "(saves its compile time)")
     ap.add_argument("--l2-flush", choices=["write", "read"], default="write",
-                    help="verify.l2_flush for every phase: fill the flush buffer (L2 left dirty) or sum it (clean)")
+                    help="verify.l2_flush for every phase: fill the flush buffer (L2 left dirty) "
+                         "or sum it (clean)")
     ap.add_argument("--input-copies", type=int, default=1,
-                    help="verify.input_copies for every phase: timed calls rotate over this many copies of the inputs")
+                    help="verify.input_copies for every phase: timed calls rotate over this many copies "
+                         "of the inputs")
     ap.add_argument("--timing-method", choices=["graph", "stream"], default="graph",
                     help="verify.timing_method for every phase: CUDA-graph replays (default) or call by call")
     ap.add_argument("--runs", type=int, default=2,
                     help="separate verifiers per repeatability phase (repeat_diff: max/min - 1 over them)")
     ap.add_argument("--skip-throughput", action="store_true",
-                    help="only the repeatability phases (e.g. to compare --l2-flush modes in one device call)")
+                    help="only the repeatability phases "
+                         "(e.g. to compare --l2-flush modes in one device call)")
     ap.add_argument("--skip-repeatability", action="store_true",
                     help="only the throughput phases (e.g. to repeat them in one device call)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -66,7 +71,8 @@ def main() -> None:
            "timing_method": args.timing_method, **dict(_setting(kv) for kv in args.set)}
     res = {**{k: v for k, v in cfg.items() if k != "timing"},
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "device": torch.cuda.get_device_name(0) if gpu else f"cpu ({os.cpu_count()} cores, Triton interpreter)",
+           "device": (torch.cuda.get_device_name(0) if gpu
+                      else f"cpu ({os.cpu_count()} cores, Triton interpreter)"),
            "torch": torch.__version__, "python": platform.python_version(), "command": " ".join(sys.argv),
            "n_tasks": len(pairs)}
     import triton
@@ -79,7 +85,8 @@ def main() -> None:
         for i, scale in enumerate(args.scale):
             # the torch.compile baseline at the first scale only (its compile time is the phase's main cost)
             with_compile = i == 0 and not args.no_compile_baseline
-            res["repeatability"][scale] = repeat_phase(pairs, scale, with_compile, args.workers_per_gpu, cfg, args.runs)
+            res["repeatability"][scale] = repeat_phase(pairs, scale, with_compile, args.workers_per_gpu, cfg,
+                                                       args.runs)
             save(res, args.out)
     print(f"\n== verifier benchmark: {res['device']}, torch {res['torch']}, triton {res['triton']}, "
           f"{res.get('workers', args.workers_per_gpu)} workers ==")
@@ -90,10 +97,13 @@ def main() -> None:
     print(f"cold (empty Triton cache): {len(pairs)} candidates in {res['cold_wall_s']:.1f} s, "
           f"{res['cold_accepted']} accepted; median phases (s): "
           + ", ".join(f"{k} {v:.3f}" for k, v in res["cold_phase_median_s"].items()))
-    print("steady median phases (s): " + ", ".join(f"{k} {v:.3f}" for k, v in res["steady_phase_median_s"].items()))
-    print(f"steady: {res['steady_candidates']} candidates in {res['steady_wall_s']:.1f} s = {res['steady_cand_per_s']:.2f} cand/s "
+    print("steady median phases (s): "
+          + ", ".join(f"{k} {v:.3f}" for k, v in res["steady_phase_median_s"].items()))
+    print(f"steady: {res['steady_candidates']} candidates in {res['steady_wall_s']:.1f} s = "
+          f"{res['steady_cand_per_s']:.2f} cand/s "
           f"({res['steady_cand_per_s_per_device']:.2f} per {'GPU' if gpu else 'CPU machine'}), "
-          f"{res['steady_accepted']} accepted, {res['worker_starts']} worker server processes started ({res['workers']} slots)")
+          f"{res['steady_accepted']} accepted, {res['worker_starts']} worker server processes started "
+          f"({res['workers']} slots)")
 
 
 def _setting(kv: str) -> tuple[str, object]:
@@ -167,7 +177,8 @@ def factor_for(code: str, scale: str) -> int:
     return factor
 
 
-def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, cfg: dict, runs: int = 2) -> dict:
+def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, cfg: dict,
+                 runs: int = 2) -> dict:
     """`runs` separate verifiers (fresh worker processes) time the same candidates on the fixtures with
     their size constants scaled (see factor_for); eager (and torch.compile) baselines from the first.
     A task's repeat_diff is max/min - 1 of its candidate's medians over the runs."""
@@ -180,8 +191,8 @@ def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, cf
     scaled = [(replace(t, code=scale_sizes(t.code, f)), c) for (t, c), f in zip(pairs, factors)]
     results = []
     for _ in range(runs):
-        with Verifier(VerifyConfig(**{**cfg, "compile_baseline": with_compile}), workers_per_gpu=workers_per_gpu,
-                      cache=False) as v:
+        with Verifier(VerifyConfig(**{**cfg, "compile_baseline": with_compile}),
+                      workers_per_gpu=workers_per_gpu, cache=False) as v:
             results.append(v.verify_many(scaled, return_exceptions=True))
     rows = []
     for (t, _), f, *vs in zip(pairs, factors, *results):
@@ -199,7 +210,8 @@ def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, cf
                      "timing_s_runs": [x.phases.get("timing") for x in vs],
                      "cand_iqr_ms": a.candidate.iqr_ms, "repeat_diff": max(cand) / min(cand) - 1,
                      "cand_host_ms": a.candidate.host_ms,
-                     "eager_ms": a.eager.median_ms, "compile_ms": a.compiled.median_ms if a.compiled else None,
+                     "eager_ms": a.eager.median_ms,
+                     "compile_ms": a.compiled.median_ms if a.compiled else None,
                      "speedup_eager": a.speedup_eager, "speedup_compile": a.speedup_compile,
                      "eager_ms_runs": eager, "eager_repeat_diff": max(eager) / min(eager) - 1,
                      "methods": sorted({y.method for x in vs for y in (x.candidate, x.eager)}),
@@ -208,20 +220,23 @@ def repeat_phase(pairs, scale: str, with_compile: bool, workers_per_gpu: int, cf
     replay = [max(r["cand_replay_ms_runs"]) / min(r["cand_replay_ms_runs"]) - 1 for r in rows
               if "repeat_diff" in r and min(r["cand_replay_ms_runs"]) > 0]
     return {"replay_events_diffs": replay, "scale": scale, "compile_baseline": with_compile, "runs": runs,
-            "per_task": rows, "median_diff": statistics.median(diffs) if diffs else None, "max_diff": max(diffs) if diffs else None,
+            "per_task": rows, "median_diff": statistics.median(diffs) if diffs else None,
+            "max_diff": max(diffs) if diffs else None,
             "within_3pct": sum(d <= 0.03 for d in diffs), "timed_tasks": len(diffs)}
 
 
 def print_repeat(scale: str, rep: dict) -> None:
     nan = float("nan")
     print(f"repeatability and baselines on the fixtures, sizes {'x' if scale.isdigit() else 'up to '}{scale}")
-    print(f"{'task':28s} {'x':>3s} {'cand ms':>9s} {'run2 ms':>9s} {'diff':>6s} {'eager ms':>9s} {'compile ms':>10s} "
+    print(f"{'task':28s} {'x':>3s} {'cand ms':>9s} {'run2 ms':>9s} {'diff':>6s} {'eager ms':>9s} "
+          f"{'compile ms':>10s} "
           f"{'vs eager':>8s} {'vs comp':>8s} method")
     for r in rep["per_task"]:
         if "error" in r:
             print(f"{r['task']:28s} {r['factor']:3d} not timed: {r['error']}")
             continue
-        print(f"{r['task']:28s} {r['factor']:3d} {r['cand_ms_run1']:9.5f} {r['cand_ms_run2']:9.5f} {100 * r['repeat_diff']:5.1f}% "
+        print(f"{r['task']:28s} {r['factor']:3d} {r['cand_ms_run1']:9.5f} {r['cand_ms_run2']:9.5f} "
+              f"{100 * r['repeat_diff']:5.1f}% "
               f"{r['eager_ms']:9.4f} {r['compile_ms'] or nan:10.4f} {r['speedup_eager']:8.2f} "
               f"{(r['speedup_compile'] or nan):8.2f} {'+'.join(r.get('methods', []))}")
     timed = [r for r in rep["per_task"] if "error" not in r]
@@ -232,13 +247,15 @@ def print_repeat(scale: str, rep: dict) -> None:
               + " ".join(f"{z:.0f}" for z in r["cand_sm_mhz_runs"]))
     phase = [t for r in timed for t in r.get("timing_s_runs", []) if t is not None]
     if phase:
-        print(f"timing phase per verification: median {statistics.median(phase):.3f} s, max {max(phase):.3f} s")
+        print(f"timing phase per verification: median {statistics.median(phase):.3f} s, "
+              f"max {max(phase):.3f} s")
     if rep.get("replay_events_diffs"):
         d = rep["replay_events_diffs"]
         print(f"same replays timed by events alone: median diff {100 * statistics.median(d):.2f}%, max "
               f"{100 * max(d):.2f}%, {sum(x <= 0.03 for x in d)}/{len(d)} within 3%")
     if rep["timed_tasks"]:
-        print(f"repeatability ({scale}): median diff {100 * rep['median_diff']:.2f}%, max {100 * rep['max_diff']:.2f}%, "
+        print(f"repeatability ({scale}): median diff {100 * rep['median_diff']:.2f}%, "
+              f"max {100 * rep['max_diff']:.2f}%, "
               f"{rep['within_3pct']}/{rep['timed_tasks']} tasks within 3%")
 
 

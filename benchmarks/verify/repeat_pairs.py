@@ -59,9 +59,11 @@ def main() -> None:
                      "spread": diff(min(v), max(v)), "pairs": len(pairs), "pairs_over": over})
     n_pairs = sum(r["pairs"] for r in rows)
     n_over = sum(r["pairs_over"] for r in rows)
-    print(f"{'task':28s} {'verifiers':>9s} {'min us':>10s} {'max us':>10s} {'spread':>7s} {'pairs over':>11s}")
+    print(f"{'task':28s} {'verifiers':>9s} {'min us':>10s} {'max us':>10s} {'spread':>7s} "
+          f"{'pairs over':>11s}")
     for r in rows:
-        print(f"{r['task']:28s} {r['verifiers']:9d} {r['min_us']:10.3f} {r['max_us']:10.3f} {r['spread']:7.2%} "
+        print(f"{r['task']:28s} {r['verifiers']:9d} {r['min_us']:10.3f} {r['max_us']:10.3f} "
+              f"{r['spread']:7.2%} "
               f"{r['pairs_over']:5d}/{r['pairs']}")
     for r in runs:
         print(f"run {r['file']}: {r['verifiers']} verifiers, worst pair {r['max_diff']:.2%}, "

@@ -3,7 +3,8 @@ candidate), one process, the fixtures' sizes x `--scale`. Prints the wall time p
 `prepare_timing` (runs while other workers use the GPU) and `measure()` (the part a verifier holds the GPU
 exclusively for), and the top functions by cumulative time; with --out, the split as JSON.
 
-    python benchmarks/verify/timing_cost.py --scale 1 --tasks batchnorm_relu,rmsnorm,softmax,linear --out cost.json
+    python benchmarks/verify/timing_cost.py --scale 1 --tasks batchnorm_relu,rmsnorm,softmax,linear \\
+        --out cost.json
 """
 from __future__ import annotations
 
@@ -52,15 +53,16 @@ def main() -> None:
             t = ready.measure()
             t2 = time.perf_counter()
             prof.disable()
-            rows.append({"task": name, "prepare_s": t1 - t0, "measure_s": t2 - t1, "median_us": t.median_ms * 1e3,
-                         "calls": t.runs, "method": t.method})
-            print(f"{name:18s} {t1 - t0:9.3f} {t2 - t1:9.3f} {t.median_ms * 1e3:10.3f}  {t.runs:5d}  {t.method}")
+            rows.append({"task": name, "prepare_s": t1 - t0, "measure_s": t2 - t1,
+                         "median_us": t.median_ms * 1e3, "calls": t.runs, "method": t.method})
+            print(f"{name:18s} {t1 - t0:9.3f} {t2 - t1:9.3f} {t.median_ms * 1e3:10.3f}  {t.runs:5d}  "
+                  f"{t.method}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-                                              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                                                  timespec="seconds"),
-                                              "command": " ".join(sys.argv), "scale": args.scale,
-                                              "note": "wall times under cProfile", "rows": rows}, indent=2))
+        Path(args.out).write_text(json.dumps({
+            "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv), "scale": args.scale,
+            "note": "wall times under cProfile", "rows": rows}, indent=2))
     for key in ("cumulative", "tottime"):
         s = io.StringIO()
         pstats.Stats(prof, stream=s).sort_stats(key).print_stats(args.top)

@@ -36,7 +36,8 @@ def test_every_experiment_validates_including_one_from_a_user_config_dir(tmp_pat
     (local / "local_tiny.yaml").write_text(
         "# @package _global_\ndefaults:\n  - override /algorithm: disco\n"
         "trainer:\n  n_gpus_per_node: 2\nactor_rollout_ref:\n  actor:\n    ppo_mini_batch_size: 8\n"
-        "    ppo_micro_batch_size_per_gpu: 8\n  rollout:\n    n: 8\n    log_prob_micro_batch_size_per_gpu: 8\n"
+        "    ppo_micro_batch_size_per_gpu: 8\n  rollout:\n    n: 8\n"
+        "    log_prob_micro_batch_size_per_gpu: 8\n"
         "  ref:\n    log_prob_micro_batch_size_per_gpu: 8\ndata:\n  train_batch_size: 16\n")
     # a user's own experiments join through Hydra's documented --config-dir
     experiments = ",".join(EXPERIMENTS + ("local_tiny",))
@@ -65,8 +66,10 @@ def test_ablation_sweep_expands_to_objective_times_transform(tmp_path):
 def test_group_checks_name_the_setting_to_fix():
     with initialize_config_module("rl.conf", version_base=None):
         ok = compose("rl", overrides=["+experiment=smoke"])
-        bad = compose("rl", overrides=["+experiment=smoke", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=3",
+        bad = compose("rl", overrides=["+experiment=smoke",
+                                       "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=3",
                                        "actor_rollout_ref.actor.use_dynamic_bsz=true"])
     check_groups_whole(ok)
-    with pytest.raises(ValueError, match="ppo_micro_batch_size_per_gpu .3. must be a multiple of rollout.n .4."):
+    with pytest.raises(ValueError,
+                       match="ppo_micro_batch_size_per_gpu .3. must be a multiple of rollout.n .4."):
         check_groups_whole(bad)

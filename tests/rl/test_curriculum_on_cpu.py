@@ -11,7 +11,8 @@ from rl.balance import group_whole_order
 from rl.curriculum import Curriculum, Stage, levels, pass_at_1_from_validation
 from rl.data import held_out_file, read_rows, rl_dataset, sft_messages, stage_train_file
 
-REFERENCE = ("import torch\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        return x.relu()\n"
+REFERENCE = ("import torch\nclass Model(torch.nn.Module):\n    def forward(self, x):\n"
+             "        return x.relu()\n"
              "def get_inputs():\n    return [torch.randn(8)]\ndef get_init_inputs():\n    return []\n")
 
 
@@ -41,7 +42,8 @@ def tiny_tokenizer():
 
 
 def test_levels_curriculum_promotes_on_held_out_pass_at_1_above_threshold():
-    c = levels([{"level": 1, "programs": 20000}, {"level": 2, "programs": 60000}, {"level": 5, "programs": 20000}])
+    c = levels([{"level": 1, "programs": 20000}, {"level": 2, "programs": 60000},
+                {"level": 5, "programs": 20000}])
     assert [s.mix for s in c.stages] == [{1: 1.0}, {2: 1.0}, {5: 1.0}] and c.threshold == 0.5
     assert not c.update(pass_at_1_from_validation({"val-core/synth/level1/acc/mean@1": 0.5}))
     assert c.update(pass_at_1_from_validation({"val-core/synth/level1/acc/mean@1": 0.6,
@@ -69,9 +71,9 @@ def test_stage_files_load_through_verls_rl_dataset(tmp_path):
     train, held = read_rows(tmp_path / "train.parquet"), read_rows(tmp_path / "held_out.parquet")
     c = Curriculum(stages=[{"mix": {1: 1.0}, "programs": 4}, {"mix": {1: 0.5, 2: 0.5}, "programs": 4}])
     held_path = held_out_file(c, held, tmp_path / "stages", per_level=2)
-    data_cfg = OmegaConf.create({"prompt_key": "prompt", "max_prompt_length": 64, "filter_overlong_prompts": True,
-                                 "return_raw_chat": True, "cache_dir": str(tmp_path / "cache"),
-                                 "filter_overlong_prompts_workers": 1})
+    data_cfg = OmegaConf.create({"prompt_key": "prompt", "max_prompt_length": 64,
+                                 "filter_overlong_prompts": True, "return_raw_chat": True,
+                                 "cache_dir": str(tmp_path / "cache"), "filter_overlong_prompts_workers": 1})
     tok = tiny_tokenizer()
     for expected_levels in ([1] * 4, [1, 1, 2, 2]):
         ds = rl_dataset([str(stage_train_file(c, train, tmp_path / "stages"))], data_cfg, tok)
@@ -79,7 +81,8 @@ def test_stage_files_load_through_verls_rl_dataset(tmp_path):
         assert ds[0]["reward_model"]["ground_truth"] == REFERENCE and ds[0]["raw_prompt"][0]["role"] == "user"
         c.update({c.current.gate: 0.9})
     val = rl_dataset([str(held_path)], data_cfg, tok)
-    assert sorted(val[i]["data_source"] for i in range(len(val))) == ["synth/level1"] * 2 + ["synth/level2"] * 2
+    assert (sorted(val[i]["data_source"] for i in range(len(val)))
+            == ["synth/level1"] * 2 + ["synth/level2"] * 2)
 
 
 def test_rows_without_level_are_rejected(tmp_path):

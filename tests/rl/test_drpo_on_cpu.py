@@ -30,7 +30,8 @@ def make_batch(seed, group_sizes, n_correct, kl_scale, max_len=7):
     for k, (size, nc) in enumerate(zip(group_sizes, n_correct)):
         r_c += [1] * nc + [0] * (size - nc)
         uids += [f"q{k}"] * size
-    perm = torch.randperm(rows, generator=g).tolist()  # rows of a group need not be adjacent for the estimator
+    # rows of a group need not be adjacent for the estimator
+    perm = torch.randperm(rows, generator=g).tolist()
     r_c = [r_c[i] for i in perm]
     uids = np.array([uids[i] for i in perm], dtype=object)
     r_s = (torch.randn(rows, generator=g) * 0.5).tolist()
@@ -84,7 +85,8 @@ def actor_config(n, **loss_kwargs):
 def plugin_codes(b, estimator):
     scores = torch.zeros_like(b["mask"])
     last = b["lengths"] - 1
-    scores[torch.arange(len(last)), last] = torch.tensor([pack_score(c, s) for c, s in zip(b["r_c"], b["r_s"])])
+    scores[torch.arange(len(last)), last] = torch.tensor(
+        [pack_score(c, s) for c, s in zip(b["r_c"], b["r_s"])])
     adv, _ = get_adv_estimator_fn(estimator)(token_level_rewards=scores, response_mask=b["mask"],
                                              index=b["uids"], config=DRPOAlgoConfig(speed_temperature=LAM))
     return adv

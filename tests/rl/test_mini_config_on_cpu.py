@@ -1,5 +1,5 @@
-"""The miniature pipeline's experiments (issue 7) compose, pass veRL's validation and rl's group checks, and put
-every path (model, data, checkpoints, logs) where scripts/mini_pipeline.sh reads and writes it."""
+"""The miniature pipeline's experiments (issue 7) compose, pass veRL's validation and rl's group checks, and
+put every path (model, data, checkpoints, logs) where scripts/mini_pipeline.sh reads and writes it."""
 import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
@@ -24,12 +24,14 @@ def test_mini_drpo_validates_and_resumes_from_its_own_checkpoints(mini_env):
     assert c["actor_rollout_ref"]["model"]["path"] == f"{mini_env}/models/sft"
     assert (c["algorithm"]["adv_estimator"], actor["policy_loss"]["loss_mode"]) == ("drpo", "drpo")
     assert c["reward"]["custom_reward_function"]["path"] == "pkg://rl.reward"
-    assert c["reward"]["custom_reward_function"]["reward_kwargs"]["reward"]["_target_"] == "verify.rewards.Decoupled"
+    assert (c["reward"]["custom_reward_function"]["reward_kwargs"]["reward"]["_target_"]
+            == "verify.rewards.Decoupled")
     assert rollout["n"] == 8 and actor["ppo_micro_batch_size_per_gpu"] % rollout["n"] == 0
     # gpu-kit's ovr.txt: what fits one H100 without flash-attn
     assert c["actor_rollout_ref"]["model"]["override_config"]["attn_implementation"] == "sdpa"
     assert c["actor_rollout_ref"]["model"]["use_remove_padding"] is False
-    assert (rollout["name"], rollout["gpu_memory_utilization"], rollout["enforce_eager"]) == ("vllm", 0.3, True)
+    assert ((rollout["name"], rollout["gpu_memory_utilization"], rollout["enforce_eager"])
+            == ("vllm", 0.3, True))
     assert trainer["n_gpus_per_node"] == 1 and "console" in trainer["logger"] and "wandb" in trainer["logger"]
     assert (trainer["resume_mode"], trainer["save_freq"]) == ("auto", 1)
     assert trainer["default_local_dir"] == f"{mini_env}/ckpt/drpo"

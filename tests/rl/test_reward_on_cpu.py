@@ -40,7 +40,8 @@ def test_scores_correct_wrong_hacked_and_no_code(rewards):
     # a correct kernel for another task is a wrong answer to this one
     wrong = score(relu, completion(fixture_candidate("softmax")), rewards["decoupled"])
     hack = score(hacked["task"], completion(hacked["text"]), rewards["decoupled"])
-    none = score(relu, "I would write a Triton kernel for this, but here is only prose.", rewards["decoupled"])
+    none = score(relu, "I would write a Triton kernel for this, but here is only prose.",
+                 rewards["decoupled"])
 
     keys = {"score", "acc", "r_c", "r_s", "compiled", "faithful", "correct", "speedup", "error_class"}
     for result in (correct, wrong, hack, none):

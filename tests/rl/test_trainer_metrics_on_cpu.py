@@ -10,7 +10,8 @@ ROWS = [{"reward_extra_info": {"r_c": 1.0, "compiled": 1.0}}, {"reward_extra_inf
 
 
 def test_reward_infos_from_a_tensordict_non_tensor_column():
-    td = TensorDict({"extra_fields": NonTensorStack(*[NonTensorData(r) for r in ROWS])}, batch_size=[len(ROWS)])
+    td = TensorDict({"extra_fields": NonTensorStack(*[NonTensorData(r) for r in ROWS])},
+                    batch_size=[len(ROWS)])
     column = td["extra_fields"]
     assert not hasattr(column, "tolist")  # the form that broke .tolist()
     assert reward_infos(column) == [{"r_c": 1.0, "compiled": 1.0}, {"r_c": 0.0}, {}]

@@ -180,7 +180,8 @@ def test_einsum_is_a_matmul_where_it_is_one(equation, shapes, ops):
     code = (
         f"import torch\nimport torch.nn as nn\nclass Model(nn.Module):\n    def forward(self, {names}):\n"
         f"        return torch.einsum({equation!r}, {names})\ndef get_inputs():\n"
-        f"    return [{', '.join(f'torch.randn{s}' for s in shapes)}]\ndef get_init_inputs():\n    return []\n"
+        f"    return [{', '.join(f'torch.randn{s}' for s in shapes)}]\n"
+        "def get_init_inputs():\n    return []\n"
     )
     program, _ = roundtrip(Task.from_code(code, id="einsum"))
     assert program.op_names == ops

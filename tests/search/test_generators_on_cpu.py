@@ -91,7 +91,8 @@ class _Flaky(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _Flaky.calls += 1
         code = 400 if body["model"] == "bad" else 503 if _Flaky.calls % 2 else 200
-        reply = {"choices": [{"message": {"content": "a-0"}}]} if code == 200 else {"error": {"message": "no"}}
+        reply = ({"choices": [{"message": {"content": "a-0"}}]} if code == 200
+                 else {"error": {"message": "no"}})
         data = json.dumps(reply).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")

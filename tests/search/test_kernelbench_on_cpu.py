@@ -2,8 +2,8 @@
 when it is absent).
 
 (a) Every level-1/2/3 task traces and lowers (`teacher_assembly`: kernels where the teacher lowers, opaque
-    ATen calls left in PyTorch) into a program whose ModelNew builds, and the counts stay at or above the floors
-    measured when this test was written. Tasks are traced with their size constants shrunk (`shrunk`),
+    ATen calls left in PyTorch) into a program whose ModelNew builds, and the counts stay at or above the
+    floors measured when this test was written. Tasks are traced with their size constants shrunk (`shrunk`),
     since KernelBench's own sizes allocate gigabytes on CPU; the operator graph does not depend on them.
 (c) The level-1 tasks lowered through ATen decompositions and new operators (losses, flip) verify at tiny
     sizes (`tiny`), shape-variant trial included; (d) a tensor factory left in PyTorch reads its batch size
@@ -31,9 +31,9 @@ from verify.inputs import shape_variants, with_constants
 from verify.task import Task, TaskError
 
 KERNELBENCH = Path(__file__).parents[2].parent / "shared/KernelBench"
-# lowered programs per level (2026-12-05: level 1's losses and flip, level 3's two Mamba2 tasks with einops, now
-# a dependency of bench; a change must not go under them). Level 3's 6 others are LSTM / GRU tasks that are the
-# recurrent op alone (nothing left for a kernel when the recurrent op stays PyTorch)
+# lowered programs per level (2026-12-05: level 1's losses and flip, level 3's two Mamba2 tasks with einops,
+# now a dependency of bench; a change must not go under them). Level 3's 6 others are LSTM / GRU tasks that
+# are the recurrent op alone (nothing left for a kernel when the recurrent op stays PyTorch)
 FLOORS = {1: 100, 2: 100, 3: 44}
 SAMPLE_EVERY = 20
 # shrunk size constants (see `shrunk`)
@@ -197,7 +197,8 @@ def test_decomposed_level1_tasks_verify(number, tmp_path):
     made = teacher_assembly(task)
     assert made.torch_ops == DECOMPOSED[number], made.torch_ops
     builds(task, made.text, tmp_path)
-    config = VerifyConfig(device="cpu", trials=2, shape_variants=1, timing=False, allow_torch_compute=made.hybrid)
+    config = VerifyConfig(device="cpu", trials=2, shape_variants=1, timing=False,
+                          allow_torch_compute=made.hybrid)
     with Verifier(config, workers=1) as verifier:
         verdict = verifier.verify(task, made.text)
     assert verdict.accepted, verdict.summary()

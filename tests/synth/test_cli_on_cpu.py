@@ -14,7 +14,8 @@ from verify.task import Task
 def synth(tmp_path, *args, module="synth"):
     cmd = [sys.executable, "-m", module, *args]
     if module == "synth":
-        cmd += [f"hydra.run.dir={tmp_path}/hydra", f"hydra.sweep.dir={tmp_path}/hydra_multi", "progress=false"]
+        cmd += [f"hydra.run.dir={tmp_path}/hydra", f"hydra.sweep.dir={tmp_path}/hydra_multi",
+                "progress=false"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 

@@ -25,11 +25,12 @@ def test_registry_covers_kernelbench_space():
     names = {op.name for op in compute_ops()}
     assert len(names) >= 60
     assert {op.name for op in creation_ops()} == {"input", "input_uniform", "input_positive", "parameter"}
-    for required in ["matmul", "linear", "bmm", "conv1d", "conv2d", "conv3d", "conv_transpose2d", "max_pool2d",
-                     "avg_pool2d", "batch_norm2d", "layer_norm", "group_norm", "instance_norm2d", "rms_norm",
-                     "softmax", "log_softmax", "logsumexp", "sum", "mean", "amax", "relu", "gelu", "silu", "mish",
-                     "hardswish", "tanh", "sigmoid", "elu", "softplus", "leaky_relu", "hardtanh", "add", "mul",
-                     "clamp", "scale", "dropout", "cat", "flatten", "transpose"]:
+    for required in ["matmul", "linear", "bmm", "conv1d", "conv2d", "conv3d", "conv_transpose2d",
+                     "max_pool2d", "avg_pool2d", "batch_norm2d", "layer_norm", "group_norm",
+                     "instance_norm2d", "rms_norm", "softmax", "log_softmax", "logsumexp", "sum", "mean",
+                     "amax", "relu", "gelu", "silu", "mish", "hardswish", "tanh", "sigmoid", "elu",
+                     "softplus", "leaky_relu", "hardtanh", "add", "mul", "clamp", "scale", "dropout", "cat",
+                     "flatten", "transpose"]:
         assert required in names
     activations = [op for op in compute_ops() if op.category == "activation"]
     assert len(activations) >= 15

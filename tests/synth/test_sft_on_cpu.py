@@ -47,7 +47,8 @@ def test_cli_writes_teacher_programs_and_accepted_pairs(dataset, tmp_path):
         # the same chat prompt as the RL row of the task, and the verified program as the response
         assert list(row["prompt"]) == rl_prompt[row["task_id"]]
         assert extract_program(row["response"]) == teacher_path(out, entry).read_text()
-        assert row["level"] == entry["level"] and list(row["ops"]) == entry["ops"] and row["hash"] == entry["hash"]
+        assert (row["level"] == entry["level"] and list(row["ops"]) == entry["ops"]
+                and row["hash"] == entry["hash"])
         assert row["backend"] == "triton-interpreter" and row["trials"] >= 5 and row["kernel_launches"] >= 1
     messages = pd.read_parquet(sft_messages(out / PAIRS, tmp_path / "sft_messages.parquet"))["messages"]
     assert len(messages) == len(pairs)
@@ -56,7 +57,8 @@ def test_cli_writes_teacher_programs_and_accepted_pairs(dataset, tmp_path):
 
 
 def test_only_accepted_pairs_are_exported(dataset, tmp_path):
-    """A wrong program (every stored value scaled by 1.5) and an unsupported one are counted, never exported."""
+    """A wrong program (every stored value scaled by 1.5) and an unsupported one are counted, never
+    exported."""
     out, _ = dataset
     entries = [e for e in read_manifest(out) if e["level"] == 1][:3]
     items = lower_entries(out, entries)

@@ -1,7 +1,8 @@
 """Every teacher lowering compiles for a GPU, not only in the interpreter: each supported operator's
 level-1 program and a set of level-2 programs, with every tiling of the sweep, go through Triton's front
-end for sm_90 with their real launch arguments (verify.gpu_frontend; no GPU needed). On the H100 the 2-d and 3-d pooling kernels were
-once rejected (a name reused inside the window loop with another shape) while the interpreter ran them."""
+end for sm_90 with their real launch arguments (verify.gpu_frontend; no GPU needed). On the H100 the 2-d
+and 3-d pooling kernels were once rejected (a name reused inside the window loop with another shape) while
+the interpreter ran them."""
 from synth.generate import graph_at
 from synth.sampler import Sampler
 from synth.solvers.propagation import PropagationSolver
@@ -19,7 +20,8 @@ def _programs():
     validator, graphs = Validator(), {}
     for op in sorted(supported_ops()):
         sampler = Sampler(PropagationSolver(), ops=[op], **CAPS)
-        graphs[f"level 1 {op}"] = next(g for g in (graph_at(sampler, validator, SEED, 1, i) for i in range(20))
+        graphs[f"level 1 {op}"] = next(g for g in (graph_at(sampler, validator, SEED, 1, i)
+                                                   for i in range(20))
                                        if g is not None)
     sampler = Sampler(PropagationSolver(), **CAPS)
     for index in range(40):

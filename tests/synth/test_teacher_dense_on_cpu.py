@@ -80,7 +80,8 @@ def pool_prologue_graph() -> Graph:
     g = Graph()
     a = g.add("avg_pool2d", [g.add("softplus", [g.input((2, 3, 9, 8))], beta=1.0)], kernel_size=3, stride=2,
               padding=1)
-    b = g.add("max_pool1d", [g.add("shift", [g.input((3, 4, 11))], value=-0.5)], kernel_size=2, stride=2, padding=1)
+    b = g.add("max_pool1d", [g.add("shift", [g.input((3, 4, 11))], value=-0.5)], kernel_size=2, stride=2,
+              padding=1)
     c = g.add("adaptive_avg_pool2d", [g.add("sigmoid", [g.input((2, 2, 7, 5))])], output_size=3)
     g.outputs = [a, b, c]
     return g
@@ -210,22 +211,24 @@ def fusion_graph() -> Graph:
     c = g.add("conv1d", [g.input((3, 4, 17))], in_channels=4, out_channels=6, kernel_size=3, stride=1,
               padding=1, dilation=1, groups=1, bias=True)
     red = g.add("sum", [c], dim=1, keepdim=False)
-    pooled = g.add("clamp", [g.add("max_pool2d", [g.input((2, 3, 9, 8))], kernel_size=2, stride=2, padding=1)],
+    pooled = g.add("clamp",
+                   [g.add("max_pool2d", [g.input((2, 3, 9, 8))], kernel_size=2, stride=2, padding=1)],
                    min=-0.5, max=0.5)
     g.outputs = [lo, sm, fl, red, pooled]
     return g
 
 
 @pytest.mark.parametrize("graph, kernels", [
-    (fusion_graph, ["erf_amin_rows_kernel", "softmax_rows_scale_kernel", "hardswish_kernel", "sum_rows_kernel",
-                    "max_pool2d_clamp_kernel"]),
+    (fusion_graph, ["erf_amin_rows_kernel", "softmax_rows_scale_kernel", "hardswish_kernel",
+                    "sum_rows_kernel", "max_pool2d_clamp_kernel"]),
     # linear+add+relu, bmm+gelu+scale, mm, matmul, linear: one kernel each
     (matmul_graph, ["linear_add_relu_kernel", "bmm_gelu_scale_kernel", "mm_kernel", "matmul_kernel"]),
     (conv_graph, ["conv2d_bias_silu_mul_kernel"]),
     (conv_only_graph, ["copy_kernel"]),
     (gather_prologue_graph, ["softplus_amin_rows_kernel"]),
     (norm_prologue_graph, ["sigmoid_group_norm_kernel", "shift_batch_norm_kernel", "group_norm_stats_kernel",
-                           "softplus_group_norm_kernel", "batch_norm_stats_kernel", "relu_batch_norm_kernel"]),
+                           "softplus_group_norm_kernel", "batch_norm_stats_kernel",
+                           "relu_batch_norm_kernel"]),
     (row_prologue_graph, ["sub_amax_rows_kernel", "mul_softmax_rows_kernel", "add_logsumexp_rows_kernel",
                           "add_kernel", "sum_rows_kernel"]),
     (pool_prologue_graph, ["softplus_avg_pool2d_kernel", "shift_max_pool1d_kernel",
@@ -247,7 +250,8 @@ def test_dense_lowering_is_accepted(verifier, graph, kernels):
         assert f"def {name}(" in program, name
     if graph is matmul_graph:
         # every epilogue is fused: one kernel per matmul-class operator, nothing else
-        assert program.count("@triton.jit") == 5 and 'input_precision="tf32x3"' in program  # the tuning table's
+        # the tuning table's
+        assert program.count("@triton.jit") == 5 and 'input_precision="tf32x3"' in program
     if graph is conv_graph:
         assert "F.conv2d(" in program and "F.conv_transpose3d(" in program
         assert program.count("@triton.jit") == 1 and "conv.bias, conv.stride" in program
@@ -306,13 +310,16 @@ def test_tensor_core_tilings_write_tf32x3_and_are_accepted(verifier):
     (fusion_graph, "tl.maximum(y, -0.5)", "tl.maximum(y, -0.4)"),  # pool epilogue constant changed
     (pool_graph, "/ 4.0", "/ 3.0"),  # avg pool divisor without the padding
     (global_pool_graph, "/ count", "/ row_len"),  # a split plane's mean taken over its partial sums
-    (global_pool_graph, "mask=idx < plane_len", "mask=idx < plane_len + 1"),  # a split plane reads past its end
+    # a split plane reads past its end
+    (global_pool_graph, "mask=idx < plane_len", "mask=idx < plane_len + 1"),
     # batch norm normalising with the unbiased variance
-    (norm_epilogue_graph, "v2 = tl.where(y > 0.0, y, 2.0 *", "v2 = tl.where(y > 0.0, y, 1.0 *"),  # celu's alpha
+    # celu's alpha
+    (norm_epilogue_graph, "v2 = tl.where(y > 0.0, y, 2.0 *", "v2 = tl.where(y > 0.0, y, 1.0 *"),
     (norm_epilogue_graph, "v5 = y + in0", "v5 = y"),  # the broadcast epilogue operand dropped
     (split_norm_graph, "m2s + counts * dev * dev", "m2s"),  # the spread between block means left out
     (split_norm_graph, "/ tl.minimum(n_cols - block * BLOCK_N, BLOCK_N)", "/ BLOCK_N"),  # short last block
-    (norm_graph, "var = tl.sum(total, axis=1, keep_dims=True) / n_red", "var = tl.sum(total, axis=1, keep_dims=True) / (n_red - 1)"),
+    (norm_graph, "var = tl.sum(total, axis=1, keep_dims=True) / n_red",
+     "var = tl.sum(total, axis=1, keep_dims=True) / (n_red - 1)"),
 ])
 def test_mutated_dense_lowering_is_rejected(verifier, graph, old, new):
     g = graph()

@@ -65,7 +65,8 @@ def test_committed_table_loads_and_covers_every_bucket():
     assert (large.block_m, large.num_warps) in ((128, 8), (256, 8)) and large.group_m > 1
     assert large.num_stages in (3, 4) and large.block_n >= 128 and large.block_k in (32, 64)
     for bucket in tuning.BUCKETS:
-        assert tuning.candidates(bucket) and all(c.smem_bytes() <= 200 * 1024 for c in tuning.candidates(bucket))
+        assert tuning.candidates(bucket) and all(c.smem_bytes() <= 200 * 1024
+                                                 for c in tuning.candidates(bucket))
 
 
 @pytest.mark.parametrize("dims, bucket", [((1, 1024, 8192, 8192), "large"), ((1, 16384, 4096, 4096), "large"),
@@ -133,7 +134,8 @@ def test_tf32x3_error_within_the_fp32_tolerance_tf32_not():
     rows = tuner.error_check(sizes=((64, 64, 512), (64, 64, 4096), (32, 32, 8192)))
     by = {(r["K"], r["precision"]): r for r in rows}
     for k in (512, 4096, 8192):
-        assert by[(k, "tf32x3")]["ok"] and by[(k, "tf32x3")]["worst_share_of_tolerance"] < 0.5, by[(k, "tf32x3")]
+        assert by[(k, "tf32x3")]["ok"] and by[(k, "tf32x3")]["worst_share_of_tolerance"] < 0.5, \
+            by[(k, "tf32x3")]
         assert by[(k, "ieee")]["ok"]
         assert not by[(k, "tf32")]["ok"] and by[(k, "tf32")]["worst_share_of_tolerance"] > 10
     # the emulation is exact arithmetic where it should be: the TF32 split loses nothing on small integers
@@ -175,7 +177,8 @@ def test_max_autotune_column_and_missing_speedup_reason():
     assert VerifyConfig().compile_max_autotune is False
     before = {k: v for k, v in VerifyConfig().to_dict().items()
               if k not in _NOT_IN_DIGEST and k != "compile_max_autotune"}
-    assert VerifyConfig().digest() == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+    assert (VerifyConfig().digest()
+            == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16])
     assert VerifyConfig().digest() != VerifyConfig(compile_max_autotune=True).digest()
     v = Verdict()
     for stage in ("format", "compile", "faithful", "correct"):
@@ -187,7 +190,8 @@ def test_max_autotune_column_and_missing_speedup_reason():
     t = Timing(1.0, 0.1, 0.9, 1.2, 20)
     v2 = Verdict.from_dict({**v.to_dict(), "compiled_max": vars(t), "speedup_compile_max": 0.8,
                             "speedup_eager": 1.3, "speedup_missing_reason": None, "candidate": vars(t)})
-    assert verdict_columns(v2) == {"speedup_compile_max": 0.8, "compiled_max_ms": 1.0, "speedup_missing_reason": None}
+    assert verdict_columns(v2) == {"speedup_compile_max": 0.8, "compiled_max_ms": 1.0,
+                                   "speedup_missing_reason": None}
     rows = [{"accepted": True, "speedup_eager": 1.3, "speedup_compile": 1.1, **verdict_columns(v2)},
             {"accepted": True, **verdict_columns(v)}]
     s = summarize(rows)
@@ -203,7 +207,8 @@ def test_interpreter_verdict_says_why_untimed():
     with Verifier(VerifyConfig(trials=5, shape_variants=0, timing=True), workers=1, cache=False) as verifier:
         verdict = verifier.verify(g.to_task(id="teacher_tuning_linear", level=6), lower(g))
     assert verdict.accepted, verdict.summary()
-    assert verdict.speedup_eager is None and verdict.compiled_max is None and verdict.speedup_compile_max is None
+    assert (verdict.speedup_eager is None and verdict.compiled_max is None
+            and verdict.speedup_compile_max is None)
     assert verdict.speedup_missing_reason == "not timed: the CPU interpreter (timing needs a GPU)"
 
 
@@ -228,7 +233,8 @@ def test_tuner_loop_writes_a_table_the_teacher_reads(tmp_path, capsys):
 
 def test_max_autotune_baseline_compiles_inside_a_shared_hold(tmp_path):
     """torch.compile max-autotune-no-cudagraphs (verify.compile_baseline, the second baseline) autotunes on
-    the device while compiling, so its compile waits for a timer's exclusive hold; its output is the model's."""
+    the device while compiling, so its compile waits for a timer's exclusive hold; its output is the
+    model's."""
     import threading
     import time
 
@@ -239,11 +245,13 @@ def test_max_autotune_baseline_compiles_inside_a_shared_hold(tmp_path):
     model = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU())
     inputs = (torch.randn(4, 16),)
     lock = GpuLock(str(tmp_path / "device.lock"))
-    LockedCompile(torch.nn.Linear(16, 4), lock).warm_up(*inputs)  # Inductor imported and warm: tracing is quick
+    # Inductor imported and warm: tracing is quick
+    LockedCompile(torch.nn.Linear(16, 4), lock).warm_up(*inputs)
     compiled = LockedCompile(model, lock, MAX_AUTOTUNE)
     done = {}
     with lock.exclusive():
-        worker = threading.Thread(target=lambda: done.setdefault("out", compiled.warm_up(*inputs)), daemon=True)
+        worker = threading.Thread(target=lambda: done.setdefault("out", compiled.warm_up(*inputs)),
+                                  daemon=True)
         worker.start()
         time.sleep(3.0)
         assert compiled.graphs == 0 and "out" not in done, "compiled while a timer held the device"

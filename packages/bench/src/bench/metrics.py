@@ -121,7 +121,8 @@ def summarize(rows: Sequence[dict]) -> dict:
         out[f"timed_{baseline}"] = sum(
             1 for r in rows if r.get("accepted") and _speedup(r, baseline) is not None
         )
-    for baseline in EXTRA_BASELINES:  # only where some row has it (the keys of a run without stay as they were)
+    # only where some row has it (the keys of a run without stay as they were)
+    for baseline in EXTRA_BASELINES:
         if any(r.get(f"speedup_{baseline}") is not None for r in rows):
             for p in P_VALUES:
                 out[f"fast_{p:g}_{baseline}"] = fast_p(rows, p, baseline)

@@ -105,11 +105,14 @@ def write_report(
         print(f"note: {summary['note']}")
     every = levels["all"]
     if every.get("geomean_speedup_compile_max") is not None or every.get("timed_compile_max"):
-        print(f"vs torch.compile max-autotune-no-cudagraphs: geomean {_fmt(every['geomean_speedup_compile_max'])}, "
-              f"faster on {every['fast_1_compile_max']:.2f} of all tasks ({every['timed_compile_max']} timed)")
+        print("vs torch.compile max-autotune-no-cudagraphs: "
+              f"geomean {_fmt(every['geomean_speedup_compile_max'])}, "
+              f"faster on {every['fast_1_compile_max']:.2f} of all tasks "
+              f"({every['timed_compile_max']} timed)")
     if timed and every.get("untimed_reasons"):
         print("accepted without a speedup: "
-              + ", ".join(f"{k} x{v}" for k, v in sorted(every["untimed_reasons"].items(), key=lambda kv: -kv[1])))
+              + ", ".join(f"{k} x{v}"
+                          for k, v in sorted(every["untimed_reasons"].items(), key=lambda kv: -kv[1])))
     failures = levels["all"]["error_classes"]
     if failures:
         print(

@@ -12,7 +12,8 @@ from verl.utils.seqlen_balancing import get_seqlen_balanced_partitions
 
 
 def group_whole_order(uids: list[str], workloads: list[int], dp_size: int, padding: list[bool]) -> list[int]:
-    """Row order: rank 0's groups, its padding, rank 1's groups, ... (veRL dispatches equal contiguous chunks).
+    """Row order: rank 0's groups, its padding, rank 1's groups, ... (veRL dispatches equal contiguous
+    chunks).
 
     >>> group_whole_order(["a", "b", "a", "b"], [1, 5, 1, 5], 2, [False] * 4)
     [1, 3, 0, 2]
@@ -24,8 +25,9 @@ def group_whole_order(uids: list[str], workloads: list[int], dp_size: int, paddi
     members = list(groups.values())
     if len(members) % dp_size:
         raise ValueError(
-            f"{len(members)} complete groups cannot be split evenly over {dp_size} data-parallel ranks without "
-            "cutting a group; set trainer.v1.sampler.sync_refill_failed_groups=true so failed groups are refilled")
+            f"{len(members)} complete groups cannot be split evenly over {dp_size} data-parallel ranks "
+            "without cutting a group; set trainer.v1.sampler.sync_refill_failed_groups=true so failed "
+            "groups are refilled")
     sizes = {len(m) for m in members}
     if len(sizes) > 1:
         raise ValueError(f"groups of unequal sizes {sorted(sizes)}: DRPO needs rollout.n outputs per prompt")

@@ -38,8 +38,8 @@ def check_groups_whole(cfg: DictConfig) -> None:
     if actor.shuffle:
         problems.append("actor.shuffle must be false")
     if actor.ppo_micro_batch_size_per_gpu is None or actor.ppo_micro_batch_size_per_gpu % n:
-        problems.append(f"actor.ppo_micro_batch_size_per_gpu ({actor.ppo_micro_batch_size_per_gpu}) must be a "
-                        f"multiple of rollout.n ({n})")
+        problems.append(f"actor.ppo_micro_batch_size_per_gpu ({actor.ppo_micro_batch_size_per_gpu}) "
+                        f"must be a multiple of rollout.n ({n})")
     if actor.ppo_mini_batch_size % dp:
         problems.append(f"actor.ppo_mini_batch_size ({actor.ppo_mini_batch_size}) must be divisible by the "
                         f"{dp} GPUs so each rank's mini-batch holds whole groups")
@@ -48,7 +48,8 @@ def check_groups_whole(cfg: DictConfig) -> None:
     if cfg.algorithm.get("rollout_correction") and cfg.algorithm.rollout_correction.get("bypass_mode"):
         problems.append("algorithm.rollout_correction bypass mode is not supported by the drpo loss")
     if problems:
-        raise ValueError(f"{cfg.algorithm.adv_estimator} keeps groups whole per micro-batch: " + "; ".join(problems))
+        raise ValueError(
+            f"{cfg.algorithm.adv_estimator} keeps groups whole per micro-batch: " + "; ".join(problems))
 
 
 def check_sft_start(cfg: DictConfig) -> None:
@@ -128,7 +129,8 @@ def validate_ppo(cfg: DictConfig) -> None:
 def sft_config(cfg: DictConfig) -> DictConfig:
     """veRL's SFT trainer config with the experiment's `sft` node merged over it."""
     base = compose(config_name="sft_trainer_engine")
-    # free-form like its PPO twin: any HF config field, e.g. attn_implementation=sdpa where flash-attn is missing
+    # free-form like its PPO twin: any HF config field, e.g. attn_implementation=sdpa where flash-attn is
+    # missing
     OmegaConf.set_struct(base.model.override_config, False)
     # resolved against the rl config first: the experiment's sft node may point at rl.* paths
     return OmegaConf.merge(base, OmegaConf.to_container(cfg.get("sft") or {}, resolve=True))
@@ -164,8 +166,10 @@ def run(cfg: DictConfig) -> None:
     if mode == "ppo":
         validate_ppo(cfg)
         summary = (f"ppo: {cfg.actor_rollout_ref.model.path} adv_estimator={cfg.algorithm.adv_estimator} "
-                   f"loss={cfg.actor_rollout_ref.actor.policy_loss.loss_mode} n={cfg.actor_rollout_ref.rollout.n} "
-                   f"reward={cfg.rl.reward._target_} transform={OmegaConf.select(cfg, 'rl.reward.transform.kind')} "
+                   f"loss={cfg.actor_rollout_ref.actor.policy_loss.loss_mode} "
+                   f"n={cfg.actor_rollout_ref.rollout.n} "
+                   f"reward={cfg.rl.reward._target_} "
+                   f"transform={OmegaConf.select(cfg, 'rl.reward.transform.kind')} "
                    f"score={cfg.rl.score}")
         if cfg.rl.dry_run:
             print(f"[rl] config valid; {summary}")

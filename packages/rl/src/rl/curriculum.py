@@ -90,7 +90,8 @@ class Curriculum:
         self.steps[self.stage] += 1
 
     def update(self, pass_at_1: dict[int, float]) -> bool:
-        """Record pass@1 per level; move to the next stage if the gate level passed. Returns True on promotion.
+        """Record pass@1 per level; move to the next stage if the gate level passed. Returns True on
+        promotion.
 
         >>> c = Curriculum(stages=[Stage({1: 1.0}, 10), Stage({2: 1.0}, 10)])
         >>> c.update({1: 0.5}), c.update({1: 0.51}), c.stage, c.update({2: 0.9})

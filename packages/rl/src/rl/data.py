@@ -25,7 +25,8 @@ def read_rows(path: str | Path) -> pd.DataFrame:
     df = pd.read_parquet(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{path} lacks column(s) {missing}; rows need {list(REQUIRED_COLUMNS)} (DESIGN.md §3)")
+        raise ValueError(
+            f"{path} lacks column(s) {missing}; rows need {list(REQUIRED_COLUMNS)} (DESIGN.md §3)")
     df = df.copy()
     df["level"] = [_level(info, path, i) for i, info in enumerate(df["extra_info"])]
     return df

@@ -35,8 +35,8 @@ from verl.workers.config import PolicyLossConfig
 
 from rl.objective import GroupSplitError, drpo_terms, encode_group_codes, pack_score, unpack_scores
 
-__all__ = ["DRPOAlgoConfig", "DRPOLossConfig", "GroupSplitError", "compute_policy_loss_drpo", "disco_advantage",
-           "drpo_advantage", "pack_score"]
+__all__ = ["DRPOAlgoConfig", "DRPOLossConfig", "GroupSplitError", "compute_policy_loss_drpo",
+           "disco_advantage", "drpo_advantage", "pack_score"]
 
 @dataclass
 class DRPOAlgoConfig(AlgoConfig):

@@ -60,7 +60,8 @@ def encode_group_codes(correct: np.ndarray, r_s: np.ndarray, index: np.ndarray, 
     for g, members in enumerate(rows.values()):
         members = np.asarray(members)
         if len(members) >= TAG_BASE:
-            raise ValueError(f"group of {len(members)} outputs: DRPO supports at most {TAG_BASE - 1} per prompt")
+            raise ValueError(
+                f"group of {len(members)} outputs: DRPO supports at most {TAG_BASE - 1} per prompt")
         pos = members[correct[members].astype(bool)]
         neg = members[~correct[members].astype(bool)]
         if len(pos) == 0 or len(neg) == 0:

@@ -23,13 +23,15 @@ def register() -> None:
     for name, fn in POLICY_LOSSES.items():
         existing = POLICY_LOSS_REGISTRY.get(name)
         if existing is not None and existing is not fn:
-            raise ValueError(f"policy loss {name!r} is already registered to {existing}; rl cannot replace it")
+            raise ValueError(
+                f"policy loss {name!r} is already registered to {existing}; rl cannot replace it")
         register_policy_loss(name)(fn)
 
 
 def registered() -> dict[str, bool]:
     """Which of rl's names veRL's registries hold right now (for tests and `python -m rl` diagnostics)."""
-    return {**{f"adv_estimator/{n}": ADV_ESTIMATOR_REGISTRY.get(n) is f for n, f in ADVANTAGE_ESTIMATORS.items()},
+    return {**{f"adv_estimator/{n}": ADV_ESTIMATOR_REGISTRY.get(n) is f
+               for n, f in ADVANTAGE_ESTIMATORS.items()},
             **{f"policy_loss/{n}": POLICY_LOSS_REGISTRY.get(n) is f for n, f in POLICY_LOSSES.items()}}
 
 

@@ -69,9 +69,9 @@ def score_verdict(verdict, reward, score: str = "packed") -> dict:
     return out
 
 
-async def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None,
-                        reward=None, verifier: dict | None = None, workers: int | None = None,
-                        score: str = "packed", **_: object) -> dict:
+async def compute_score(data_source: str, solution_str: str, ground_truth: str,
+                        extra_info: dict | None = None, reward=None, verifier: dict | None = None,
+                        workers: int | None = None, score: str = "packed", **_: object) -> dict:
     """veRL's reward-function signature, async: verify `solution_str` against the reference program."""
     try:
         task = _task(ground_truth, extra_info)

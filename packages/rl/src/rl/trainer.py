@@ -41,8 +41,9 @@ SAMPLER_STATE = "data.pt"
 
 
 def reward_infos(fields) -> list[dict]:
-    """Each rollout's reward_extra_info from transfer_queue's ``extra_fields`` column: a numpy object array, or a
-    tensordict ``LinkedList`` (a list subclass without ``tolist``; seen with veRL 0.9.1 on the H200, 2026-12-02)."""
+    """Each rollout's reward_extra_info from transfer_queue's ``extra_fields`` column: a numpy object array,
+    or a tensordict ``LinkedList`` (a list subclass without ``tolist``; seen with veRL 0.9.1 on the H200,
+    2026-12-02)."""
     fields = fields.tolist() if hasattr(fields, "tolist") else list(fields)
     return [f.get("reward_extra_info", {}) if isinstance(f, dict) else {} for f in fields]
 
@@ -154,7 +155,8 @@ class CurriculumTrainer(PPOTrainerSync):
 
     def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
         super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
-        rows = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_fields"])
+        rows = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
+                               select_fields=["extra_fields"])
         infos = reward_infos(rows["extra_fields"])
         for name in REWARD_COMPONENTS:
             values = [float(i[name]) for i in infos if i.get(name) is not None]

@@ -522,7 +522,8 @@ def broadcast_tensors(m, node, b):
 # losses: ATen composites written as synth operators -------------------------------------------------------
 # ATen's loss reduction enum
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
-# the smallest normal float32: t * log(max(t, tiny)) is t * log(t) wherever float32 tells them apart, and 0 at 0
+# the smallest normal float32: t * log(max(t, tiny)) is t * log(t) wherever float32 tells them apart, and 0
+# at 0
 _TINY = 1.1754943508222875e-38
 
 
@@ -561,7 +562,8 @@ def smooth_l1_loss(m, node, b):
         _finish(m, node, reduction, "scale", [d], factor=1.0)
         return
     c = m.temp(node, "clamp", [d], shape, min=None, max=beta)
-    quadratic = m.temp(node, "scale", [m.temp(node, "pow", [c], shape, exponent=2.0)], shape, factor=0.5 / beta)
+    quadratic = m.temp(node, "scale", [m.temp(node, "pow", [c], shape, exponent=2.0)], shape,
+                       factor=0.5 / beta)
     linear = m.temp(node, "sub", [d, c], shape)
     _finish(m, node, reduction, "add", [quadratic, linear])
 
@@ -607,7 +609,8 @@ def _inside_batchmean(node, div) -> bool:
 
 def triplet_margin_loss(m, node, b):
     """`F.triplet_margin_loss(a, p, n)` for the 2-norm: max(d(a, p) - d(a, n) + margin, 0) with
-    d(u, v) = ||u - v + eps||_2 over the last dim (`F.pairwise_distance`); `swap` uses min(d(a, n), d(p, n))."""
+    d(u, v) = ||u - v + eps||_2 over the last dim (`F.pairwise_distance`); `swap` uses
+    min(d(a, n), d(p, n))."""
     a, p, n = b["anchor"], b["positive"], b["negative"]
     m.require(node, float(b["p"]) == 2.0, f"triplet margin loss with the {b['p']}-norm")
     m.require(node, m.shape(a) == m.shape(p) == m.shape(n), "triplet margin loss of operands that broadcast")
@@ -635,7 +638,8 @@ def cross_entropy(m, node, b):
     are -sum(target * log_softmax(x), dim=1), all kernels."""
     x, t = b["self"], b["target"]
     xs, ts = m.shape(x), m.shape(t)
-    m.require(node, b["weight"] is None and not b["label_smoothing"], "cross entropy with weights or smoothing")
+    m.require(node, b["weight"] is None and not b["label_smoothing"],
+              "cross entropy with weights or smoothing")
     m.require(node, len(xs) >= 2, "cross entropy of an unbatched input")
     reduction = _reduction(m, node, b)
     logp = m.temp(node, "log_softmax", [x], xs, dim=1)
@@ -646,20 +650,21 @@ def cross_entropy(m, node, b):
         return
     m.require(node, ts == xs[:1] + xs[2:] and m.dtype(t) == "int64", "cross entropy with this target")
     rows = xs[:1] + (1,) + xs[2:]
-    picked = m.temp(node, "aten", [logp, t], rows, call="aten.gather.default", args="{0}, 1, {1}.unsqueeze(1)",
-                    index=None, out=list(rows))
+    picked = m.temp(node, "aten", [logp, t], rows, call="aten.gather.default",
+                    args="{0}, 1, {1}.unsqueeze(1)", index=None, out=list(rows))
     if reduction == "none":
         picked = m.temp(node, "squeeze", [picked], ts, dim=1)
     _finish(m, node, reduction, "scale", [picked], factor=-1.0)
 
 
-# tensor factories in forward (PyTorch): sizes follow the inputs ------------------------------------------------
+# tensor factories in forward (PyTorch): sizes follow the inputs -------------------------------------------
 def sized_factory(m, node, b):
     """A tensor factory called in forward (`torch.randn(L, x.size(0), H)` for an RNN's initial state) stays
     PyTorch, as an opaque call, but its sizes are not all baked in: a size equal to one of the task's
-    batch-like size constants (those the verifier's shape-variant trial changes, `verify.inputs.size_constants`)
-    and to a dim of a forward argument is written as that argument's `.shape[d]`, so the call follows the
-    inputs when the verifier changes their sizes. Other sizes (layers, hidden sizes) stay literals."""
+    batch-like size constants (those the verifier's shape-variant trial changes,
+    `verify.inputs.size_constants`) and to a dim of a forward argument is written as that argument's
+    `.shape[d]`, so the call follows the inputs when the verifier changes their sizes. Other sizes (layers,
+    hidden sizes) stay literals."""
     if not m.opaque:
         m.fail(node, "a tensor factory stays PyTorch (opaque calls are off)")
     varied = set(size_constants(m.task.code).values())
@@ -679,8 +684,10 @@ def sized_factory(m, node, b):
         return f"[{', '.join(parts)}]"
 
     schema = node.target._schema.arguments
-    parts = [size_source(v) if schema[i].name == "size" else m._source(node, v, ids) for i, v in enumerate(node.args)]
-    parts += [f"{k}={size_source(v) if k == 'size' else m._source(node, v, ids)}" for k, v in node.kwargs.items()]
+    parts = [size_source(v) if schema[i].name == "size" else m._source(node, v, ids)
+             for i, v in enumerate(node.args)]
+    parts += [f"{k}={size_source(v) if k == 'size' else m._source(node, v, ids)}"
+              for k, v in node.kwargs.items()]
     args = ", ".join(parts)
     if "{device}" in args:
         m.require(node, bool(ids or data), "places a new tensor on a device without a tensor to take it from")

@@ -50,7 +50,8 @@ class CostModel:
 
 def eager_ms(task, device: str, cfg) -> float:
     """Median eager time of a (trusted, reference) task on a CUDA device, timed like the verifier does."""
-    # GPU only: torch and torch._dynamo (through search.frontend) take seconds to import, CPU judges never time
+    # GPU only: torch and torch._dynamo (through search.frontend) take seconds to import, CPU judges never
+    # time
     import torch
 
     from search.frontend import load_task_module

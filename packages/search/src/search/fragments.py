@@ -144,5 +144,6 @@ def _set_input_dtypes(code: str, dtypes: list[str]) -> str:
 def _init_inputs(code: str) -> list:
     """Evaluate get_init_inputs() of printed fragment code (our own code: constants only)."""
     namespace: dict = {}
-    exec(compile(code, "<fragment>", "exec"), namespace)  # noqa: S102 - code printed by synth, not a candidate
+    # S102 (exec): code printed by synth, not a candidate
+    exec(compile(code, "<fragment>", "exec"), namespace)  # noqa: S102
     return list(namespace["get_init_inputs"]())

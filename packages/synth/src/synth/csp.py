@@ -123,7 +123,8 @@ class Compiled:
         return len(self.lo)
 
     def check(self, values: list[int]) -> str | None:
-        """None when `values` satisfies every bound and constraint, else a description of the first violation."""
+        """None when `values` satisfies every bound and constraint, else a description of the first
+        violation."""
         for i, (a, b) in enumerate(zip(self.lo, self.hi)):
             if not a <= values[i] <= b:
                 return f"var {i}={values[i]} outside [{a}, {b}]"

@@ -55,7 +55,8 @@ def read_manifest(path: str | Path) -> list[dict]:
     if path.is_dir():
         path = path / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"no manifest at {path} (pass an output folder of `python -m synth` or its manifest)")
+        raise FileNotFoundError(
+            f"no manifest at {path} (pass an output folder of `python -m synth` or its manifest)")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -71,7 +72,8 @@ def verl_row(entry: dict, code: str, prompt: PromptTemplate, data_source: str) -
     }
 
 
-def write_parquet(out: Path, entries: Iterable[dict], split: str, prompt: PromptTemplate, data_source: str) -> Path:
+def write_parquet(out: Path, entries: Iterable[dict], split: str, prompt: PromptTemplate,
+                  data_source: str) -> Path:
     import pandas as pd
 
     rows = [verl_row(e, (out / e["path"]).read_text(), prompt, data_source) for e in entries]

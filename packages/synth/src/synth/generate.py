@@ -127,5 +127,6 @@ class Workers:
         try:
             yield from self.pool.map(_work, jobs, chunksize=8)
         except BrokenProcessPool as e:
-            raise RuntimeError("a synth worker process died (a native crash while running a program); rerun "
-                               "the same command with workers=1 to see which (seed, level, index) it was") from e
+            raise RuntimeError("a synth worker process died (a native crash while running a program); "
+                               "rerun the same command with workers=1 to see which (seed, level, index) "
+                               "it was") from e

@@ -130,7 +130,8 @@ class Graph:
     def op_edges(self) -> list[tuple[str, str]]:
         """(producer, consumer) operator-name pairs for every compute-to-compute tensor use."""
         compute = set(self.compute_nodes())
-        return [(self.op_name(u), self.op_name(v)) for u, v in self.g.edges() if u in compute and v in compute]
+        return [(self.op_name(u), self.op_name(v)) for u, v in self.g.edges()
+                if u in compute and v in compute]
 
     # shapes and costs ---------------------------------------------------------------------------------
     def infer_shapes(self) -> None:
@@ -180,7 +181,8 @@ class Graph:
             stack.extend(reversed(self.inputs_of(n)))
         labels: dict[int, str] = {}
         for n in self.nodes():
-            base = [self.op_name(n), _canon(self.params(n)) if shapes else _canon(_drop_shape(self.params(n))),
+            base = [self.op_name(n),
+                    _canon(self.params(n)) if shapes else _canon(_drop_shape(self.params(n))),
                     self.shape(n) if shapes else None, leaf_index.get(n)]
             text = json.dumps([base, [labels[t] for t in self.inputs_of(n)]], default=str)
             labels[n] = hashlib.sha1(text.encode()).hexdigest()

@@ -30,7 +30,8 @@ def merge(out: str | Path, data_source: str = "drtriton/synth", prompt: PromptTe
     shards = sorted(out.glob("shard_*"), key=_shard_order)
     shards = [s for s in shards if (s / MANIFEST).is_file()]
     if not shards:
-        raise FileNotFoundError(f"no shard_*/{MANIFEST} under {out}; run `python -m synth -m shard=0,1 out={out}` first")
+        raise FileNotFoundError(
+            f"no shard_*/{MANIFEST} under {out}; run `python -m synth -m shard=0,1 out={out}` first")
     seen, entries, duplicates = set(), [], 0
     for shard in shards:
         for entry in read_manifest(shard):
@@ -49,7 +50,8 @@ def merge(out: str | Path, data_source: str = "drtriton/synth", prompt: PromptTe
     prompt = prompt or PromptTemplate()
     for split in sorted({e["split"] for e in entries}):
         write_parquet(out, [e for e in entries if e["split"] == split], split, prompt, data_source)
-    shard_summaries = [json.loads((s / "summary.json").read_text()) for s in shards if (s / "summary.json").is_file()]
+    shard_summaries = [json.loads((s / "summary.json").read_text()) for s in shards
+                       if (s / "summary.json").is_file()]
     summary = {"out": str(out), "shards": [s.name for s in shards], "cross_shard_duplicates": duplicates,
                "wall_s_max": max((s["wall_s"] for s in shard_summaries), default=None),
                "generated": sum(s["generated"] for s in shard_summaries),
@@ -63,7 +65,8 @@ def merge(out: str | Path, data_source: str = "drtriton/synth", prompt: PromptTe
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m synth.merge", description=__doc__.splitlines()[0])
     parser.add_argument("out", help="the out= folder of the multirun (holding shard_0, shard_1, ...)")
-    parser.add_argument("--data-source", default="drtriton/synth", help="data_source column of the parquet rows")
+    parser.add_argument("--data-source", default="drtriton/synth",
+                        help="data_source column of the parquet rows")
     args = parser.parse_args(argv)
     try:
         summary = merge(args.out, args.data_source)

@@ -34,7 +34,8 @@ def to_code(graph) -> str:
     """KernelBench-form source for `graph` (every node needs its shape; see `Graph.fill_size_params`)."""
     missing = [n for n in graph.nodes() if graph.shape(n) is None]
     if missing:
-        raise ValueError(f"cannot print a graph with unknown shapes (nodes {missing}); solve or infer them first")
+        raise ValueError(
+            f"cannot print a graph with unknown shapes (nodes {missing}); solve or infer them first")
     if not graph.outputs:
         raise ValueError("graph has no outputs; set graph.outputs to the returned tensors")
     size = _Sizes()

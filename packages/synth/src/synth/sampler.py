@@ -8,7 +8,8 @@ always feasible) keeps that exact sequence. So hard-to-satisfy operators are nev
 Wiring: each operator's input 0 is the previous operator's output (the "spine") whenever ranks allow,
 else an unread tensor of the planned rank, else a new data input;
 ranks along the spine are planned by dynamic programming that minimises breaks and picks uniformly among
-the best plans, and the operators are put in the order (of `orderings` random ones) with fewest breaks. Other inputs take a dangling tensor first (fan-in), else reuse any earlier tensor with
+the best plans, and the operators are put in the order (of `orderings` random ones) with fewest breaks.
+Other inputs take a dangling tensor first (fan-in), else reuse any earlier tensor with
 probability `p_reuse` (fan-out), else a new leaf (a data input, or an `nn.Parameter` with probability
 `p_parameter`). An input slot that needs positive values (sqrt, log, div's divisor) always gets a fresh
 `input_positive` leaf, and a terminal operator's output (argmax's indices) is never read. Tensors nothing
@@ -57,11 +58,13 @@ class Sampler:
         self.ops: list[Op] = [get_op(n) for n in ops] if ops else compute_ops()
         bad = [op.name for op in self.ops if op.kind != "compute"]
         if bad:
-            raise ConfigError(f"{bad} are creation operators; synth.ops lists only compute operators for `ops`")
+            raise ConfigError(
+                f"{bad} are creation operators; synth.ops lists only compute operators for `ops`")
         if not self.ops:
             raise ConfigError("no compute operators enabled (ops is empty)")
         if max_dim < 2 or max_elements < 64 or max_flops < 64:
-            raise ConfigError(f"impossible bounds: max_dim={max_dim} (needs >= 2), max_elements={max_elements}, "
+            raise ConfigError(f"impossible bounds: max_dim={max_dim} (needs >= 2), "
+                              f"max_elements={max_elements}, "
                               f"max_flops={max_flops} (each needs >= 64); raise them")
         if max_dim > max_elements:
             raise ConfigError(f"max_dim={max_dim} exceeds max_elements={max_elements}; lower max_dim")

@@ -1,7 +1,8 @@
 """Sampling statistics over manifest entries: operator histogram, chi-square uniformity, pair coverage.
 
     from synth.stats import summarize
-    summarize(entries, op_names)  # dict: op_counts, chi2, chi2_p, pairs_seen, pairs_feasible, missing_pairs...
+    summarize(entries, op_names)
+    # dict: op_counts, chi2, chi2_p, pairs_seen, pairs_feasible, missing_pairs...
 
 A pair (A, B) is feasible when some output rank of A is accepted by some input of B; it is covered when
 some program feeds an A output into a B.

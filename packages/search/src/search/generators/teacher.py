@@ -20,7 +20,8 @@ The teacher is deterministic. Asked for n completions, it gives up to n distinct
 tiling first, then the other tile caps of `synth.teacher.tiling.SWEEP`. Where a cap does not bind on a
 task's shapes, two variants are the same program and only one is kept. `best_of_n` with n > 1 on a GPU
 keeps the fastest verified one, which makes it a small config sweep. A task the frontend cannot trace or
-the teacher cannot lower any part of gets no completion (`on_unsupported: empty`: best_of_n then has no attempt, the fragment search leaves that fragment in
+the teacher cannot lower any part of gets no completion (`on_unsupported: empty`: best_of_n then has no
+attempt, the fragment search leaves that fragment in
 PyTorch) or stops the run (`on_unsupported: error`); `declined` keeps the reason per task.
 """
 

@@ -9,7 +9,8 @@ from synth.ops.base import ALL_RANKS, Op, register
 
 
 class Creation(Op):
-    """`template` makes the tensor from a printed shape; inputs print in `get_inputs`, parameters in `__init__`."""
+    """`template` makes the tensor from a printed shape; inputs print in `get_inputs`, parameters in
+    `__init__`."""
 
     arity, kind, category = 0, "creation", "creation"
 

@@ -31,7 +31,8 @@ class Unary(Op):
 ACTIVATIONS = [
     Unary("relu", "torch.relu({x})"),
     Unary("relu6", "F.relu6({x})"),
-    Unary("leaky_relu", "F.leaky_relu({x}, negative_slope={negative_slope})", negative_slope=[0.01, 0.1, 0.2]),
+    Unary("leaky_relu", "F.leaky_relu({x}, negative_slope={negative_slope})",
+          negative_slope=[0.01, 0.1, 0.2]),
     Unary("elu", "F.elu({x}, alpha={alpha})", alpha=[0.5, 1.0]),
     Unary("selu", "F.selu({x})"),
     Unary("celu", "F.celu({x}, alpha={alpha})", alpha=[0.5, 1.0, 2.0]),
@@ -41,7 +42,8 @@ ACTIVATIONS = [
     Unary("mish", "F.mish({x})"),
     Unary("hardswish", "F.hardswish({x})"),
     Unary("hardsigmoid", "F.hardsigmoid({x})"),
-    Unary("hardtanh", "F.hardtanh({x}, min_val={min_val}, max_val={max_val})", min_val=[-1.0, -2.0], max_val=[1.0, 2.0]),
+    Unary("hardtanh", "F.hardtanh({x}, min_val={min_val}, max_val={max_val})",
+          min_val=[-1.0, -2.0], max_val=[1.0, 2.0]),
     Unary("sigmoid", "torch.sigmoid({x})"),
     Unary("tanh", "torch.tanh({x})"),
     Unary("softplus", "F.softplus({x}, beta={beta})", beta=[1.0, 2.0]),
@@ -53,7 +55,8 @@ ACTIVATIONS = [
 ]
 
 POINTWISE = [
-    Unary("clamp", "torch.clamp({x}, min={min}, max={max})", "pointwise", min=[-1.0, -0.5, 0.0], max=[0.5, 1.0, 2.0]),
+    Unary("clamp", "torch.clamp({x}, min={min}, max={max})", "pointwise",
+          min=[-1.0, -0.5, 0.0], max=[0.5, 1.0, 2.0]),
     Unary("scale", "{x} * {factor}", "pointwise", factor=[0.5, 2.0, 0.1, 1.5]),
     Unary("shift", "{x} + {value}", "pointwise", value=[1.0, -0.5, 0.1]),
     Unary("abs", "torch.abs({x})", "pointwise"),

@@ -1,5 +1,5 @@
-"""Layout operators: flatten, unflatten, transpose, permute, unsqueeze, squeeze, reshape, narrow, expand, flip,
-cat, stack."""
+"""Layout operators: flatten, unflatten, transpose, permute, unsqueeze, squeeze, reshape, narrow, expand,
+flip, cat, stack."""
 from __future__ import annotations
 
 import math
@@ -323,8 +323,9 @@ class Expand(Op):
 
 
 class Flip(Op):
-    """`torch.flip(x, dims)`: the elements of each dim in `dims` (a list of ints) in reverse order; same shape.
-    Unlike the views above it is a copy (torch has no negative strides), so the teacher writes it as a kernel."""
+    """`torch.flip(x, dims)`: the elements of each dim in `dims` (a list of ints) in reverse order; same
+    shape. Unlike the views above it is a copy (torch has no negative strides), so the teacher writes it as
+    a kernel."""
 
     name, category = "flip", "layout"
 

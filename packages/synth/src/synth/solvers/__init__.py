@@ -29,7 +29,8 @@ def random_targets(problem: Compiled, rng: random.Random) -> dict[int, int]:
     for v in range(problem.size):
         if problem.decision[v]:
             a, b = problem.lo[v], problem.hi[v]
-            targets[v] = rng.randint(a, b) if a < 1 else min(b, int(math.exp(rng.uniform(math.log(a), math.log(b + 1)))))
+            targets[v] = (rng.randint(a, b) if a < 1
+                          else min(b, int(math.exp(rng.uniform(math.log(a), math.log(b + 1))))))
     return targets
 
 

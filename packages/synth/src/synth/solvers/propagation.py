@@ -5,7 +5,8 @@ variable (linear: the usual min/max activity bounds; product: interval division,
 nothing changes. Search assigns the decision variables in random order (targets of products last, since
 their factors usually fix them), each to a random value: log-uniform over its current interval, or a
 power of two with probability `p_pow2`; with probability `p_fair` the interval is first capped at the
-variable's fair share of the element and FLOP budgets (so early tensors do not starve later ones). A value that fails propagation cuts the interval above it (caps
+variable's fair share of the element and FLOP budgets (so early tensors do not starve later ones). A
+value that fails propagation cuts the interval above it (caps
 are the usual culprit) and another value is drawn; past `max_failures` the search restarts, and after
 `restarts` restarts the problem counts as unsolved. Values are checked exactly before being returned.
 """

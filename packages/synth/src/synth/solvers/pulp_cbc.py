@@ -22,7 +22,8 @@ class PulpSolver:
         import pulp
 
         m = pulp.LpProblem("shapes", pulp.LpMinimize)
-        x = [pulp.LpVariable(f"v{i}", a, b, cat="Integer") for i, (a, b) in enumerate(zip(problem.lo, problem.hi))]
+        x = [pulp.LpVariable(f"v{i}", a, b, cat="Integer")
+             for i, (a, b) in enumerate(zip(problem.lo, problem.hi))]
         for terms, const, sense in problem.linears:
             expr = pulp.lpSum(c * x[v] for v, c in terms) + const
             m += (expr == 0) if sense == "==" else (expr <= 0)

@@ -26,7 +26,8 @@ from synth.teacher.epilogue import index_args, index_call, region_body, signatur
 BATCH_NORMS = frozenset({f"batch_norm{d}d" for d in (1, 2, 3)})
 CHANNEL_NORM_OPS = BATCH_NORMS | {"group_norm"}
 
-BATCH_NORM_BODY = '''    # batch norm of x viewed as (n_batch, n_channels, n_inner), BLOCK_C channels per program: training
+BATCH_NORM_BODY = '''\
+    # batch norm of x viewed as (n_batch, n_channels, n_inner), BLOCK_C channels per program: training
     # mode uses each channel's batch mean and biased variance and updates the running estimates
     # (unbiased variance); eval mode uses the running estimates
     chans = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)[:, None]
@@ -70,7 +71,8 @@ BATCH_NORM_BODY = '''    # batch norm of x viewed as (n_batch, n_channels, n_inn
         y = (x - mean) * inv_std * w + b
 {epilogue}'''
 
-GROUP_NORM_BODY = '''    # group norm: row (n, g) holds the channels of group g of sample n times their n_inner positions;
+GROUP_NORM_BODY = '''\
+    # group norm: row (n, g) holds the channels of group g of sample n times their n_inner positions;
     # normalise by the row's mean and biased variance, then scale and shift per channel. BLOCK_M rows
     # per program, walked BLOCK_N columns at a time
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)[:, None]
@@ -123,7 +125,8 @@ def {name}(x_ptr, mean_ptr, m2_ptr, n_cols, n_splits, BLOCK_N: tl.constexpr):
     tl.store(mean_ptr + row * n_splits + block, mean)
     tl.store(m2_ptr + row * n_splits + block, tl.sum(d * d, axis=0))'''
 
-GROUP_NORM_SPLIT_BODY = '''    # group norm, split form, pass 2: program (row, block) combines the row's block statistics (Chan et al.:
+GROUP_NORM_SPLIT_BODY = '''\
+    # group norm, split form, pass 2: program (row, block) combines the row's block statistics (Chan et al.:
     # M2 = sum of the blocks' M2 + n_b * (mean_b - mean)^2), then normalises its block and applies the
     # per-channel affine map
     row = tl.program_id(0)
@@ -156,7 +159,8 @@ def {name}(x_ptr, mean_ptr, m2_ptr, n_red, n_channels, n_inner, n_splits, BLOCK_
     tl.store(mean_ptr + chan * n_splits + block, mean)
     tl.store(m2_ptr + chan * n_splits + block, tl.sum(d * d, axis=0))'''
 
-BATCH_NORM_SPLIT_BODY = '''    # batch norm, split form, pass 2: program (channel, block) normalises BLOCK_R of the channel's elements.
+BATCH_NORM_SPLIT_BODY = '''\
+    # batch norm, split form, pass 2: program (channel, block) normalises BLOCK_R of the channel's elements.
     # Training mode combines the channel's block statistics (Chan et al.: M2 = sum of the blocks' M2 +
     # n_b * (mean_b - mean)^2) and block 0 updates the running estimates (unbiased variance); eval mode
     # uses the running estimates
@@ -252,23 +256,26 @@ def norm_stats_kernel(name: str, op: str) -> str:
 
 
 def channel_norm_glue(name: str, op: str, x: str, module: str, outs: list[str], operands: list[str] = (),
-                      strided: list[int] = (), epilogue: list[str] = (), stats: str | None = None) -> list[str]:
+                      strided: list[int] = (), epilogue: list[str] = (),
+                      stats: str | None = None) -> list[str]:
     """Glue computing `outs` (the norm `module`, operator `op`, of glue tensor `x`, or the values its fused
     pointwise `epilogue` stores) with kernel `name`; `operands` are the epilogue's glue tensors. With
     `stats`, the split form: kernel `stats` writes block statistics (batch norm: in training mode only),
     then `name` normalises."""
     m = "norm"
     fused = f"; epilogue fused: {' -> '.join(epilogue)}" if epilogue else ""
-    shapes = [f"norm = {module}", f"xc = {x}.contiguous()", *[f"{out} = torch.empty_like(xc)" for out in outs],
+    shapes = [f"norm = {module}", f"xc = {x}.contiguous()",
+              *[f"{out} = torch.empty_like(xc)" for out in outs],
               *(["shape = xc.shape"] if strided else []),
               "n_batch, n_channels, n_inner = xc.shape[0], xc.shape[1], xc.shape[2:].numel()"]
     tensors = [*operands, *outs]
     index = index_call(list(operands), list(strided))
     if op == "group_norm" and stats is not None:
-        call = ["xc", f"{m}.weight", f"{m}.bias", "means", "m2s", *tensors, "n_cols", "n_splits", f"{m}.num_groups",
-                "n_inner", f"{m}.eps", *index, "BLOCK_N=BLOCK_N", "BLOCK_S=triton.next_power_of_2(n_splits)"]
-        return [f"# group_norm, split form: few long rows (sample, group), each cut into blocks of BLOCK_N that "
-                f"separate programs reduce, then normalise{fused}", *shapes,
+        call = ["xc", f"{m}.weight", f"{m}.bias", "means", "m2s", *tensors, "n_cols", "n_splits",
+                f"{m}.num_groups", "n_inner", f"{m}.eps", *index, "BLOCK_N=BLOCK_N",
+                "BLOCK_S=triton.next_power_of_2(n_splits)"]
+        return [f"# group_norm, split form: few long rows (sample, group), each cut into blocks of BLOCK_N "
+                f"that separate programs reduce, then normalise{fused}", *shapes,
                 f"n_rows, n_cols = n_batch * {m}.num_groups, n_channels // {m}.num_groups * n_inner",
                 f"BLOCK_N = max(min(triton.next_power_of_2(n_cols), {tiling.current().max_block}), "
                 f"triton.next_power_of_2(triton.cdiv(n_cols, {MAX_SPLITS})))",
@@ -280,22 +287,26 @@ def channel_norm_glue(name: str, op: str, x: str, module: str, outs: list[str], 
     if op == "group_norm":
         call = ["xc", f"{m}.weight", f"{m}.bias", *tensors, "n_rows", "n_cols", f"{m}.num_groups", "n_inner",
                 f"{m}.eps", *index, "BLOCK_M=BLOCK_M", "BLOCK_N=BLOCK_N"]
-        return [f"# group_norm: statistics per (sample, group), then the per-channel affine map{fused}", *shapes,
+        return [f"# group_norm: statistics per (sample, group), then the per-channel affine map{fused}",
+                *shapes,
                 f"n_rows, n_cols = n_batch * {m}.num_groups, n_channels // {m}.num_groups * n_inner",
                 f"BLOCK_N = min(triton.next_power_of_2(n_cols), {tiling.current().max_block})",
-                f"BLOCK_M = max(1, min(triton.next_power_of_2(n_rows), {tiling.current().row_tile} // BLOCK_N))",
+                f"BLOCK_M = max(1, min(triton.next_power_of_2(n_rows), "
+                f"{tiling.current().row_tile} // BLOCK_N))",
                 f"{name}[(triton.cdiv(n_rows, BLOCK_M),)]({', '.join(call)})"]
     buffers = [f"{m}.running_mean", f"{m}.running_var", f"{m}.num_batches_tracked"]
     head = [f"# {op}: per-channel batch statistics in training mode (running estimates updated too){fused}",
             *shapes,
             "# momentum None means a cumulative average over the batches seen",
-            f"momentum = {m}.momentum if {m}.momentum is not None else 1.0 / (int({m}.num_batches_tracked) + 1)"]
+            f"momentum = {m}.momentum if {m}.momentum is not None "
+            f"else 1.0 / (int({m}.num_batches_tracked) + 1)"]
     if stats is not None:
         call = ["xc", f"{m}.weight", f"{m}.bias", *buffers, "means", "m2s", *tensors, "n_batch", "n_channels",
-                "n_inner", "n_splits", f"{m}.eps", "momentum", *index, f"TRAINING={m}.training", "BLOCK_R=BLOCK_R",
-                "BLOCK_S=triton.next_power_of_2(n_splits)"]
+                "n_inner", "n_splits", f"{m}.eps", "momentum", *index, f"TRAINING={m}.training",
+                "BLOCK_R=BLOCK_R", "BLOCK_S=triton.next_power_of_2(n_splits)"]
         return [*head,
-                "# split form: few channels, each cut into blocks of BLOCK_R elements that separate programs reduce",
+                "# split form: few channels, each cut into blocks of BLOCK_R elements that separate "
+                "programs reduce",
                 "n_red = n_batch * n_inner",
                 f"BLOCK_R = max(min(triton.next_power_of_2(n_red), {tiling.current().max_block}), "
                 f"triton.next_power_of_2(triton.cdiv(n_red, {MAX_SPLITS})))",
@@ -306,15 +317,17 @@ def channel_norm_glue(name: str, op: str, x: str, module: str, outs: list[str], 
                 f"    {stats}[(n_channels, n_splits)](xc, means, m2s, n_red, n_channels, n_inner, n_splits, "
                 "BLOCK_R=BLOCK_R)",
                 f"{name}[(n_channels, n_splits)]({', '.join(call)})"]
-    call = ["xc", f"{m}.weight", f"{m}.bias", *buffers, *tensors, "n_batch", "n_channels", "n_inner", f"{m}.eps",
-            "momentum", *index, f"TRAINING={m}.training", "BLOCK_C=BLOCK_C", "BLOCK_R=BLOCK_R"]
+    call = ["xc", f"{m}.weight", f"{m}.bias", *buffers, *tensors, "n_batch", "n_channels", "n_inner",
+            f"{m}.eps", "momentum", *index, f"TRAINING={m}.training", "BLOCK_C=BLOCK_C", "BLOCK_R=BLOCK_R"]
     return [*head,
             f"BLOCK_R = min(triton.next_power_of_2(n_batch * n_inner), {tiling.current().max_block})",
-            f"BLOCK_C = max(1, min(triton.next_power_of_2(n_channels), {tiling.current().row_tile} // BLOCK_R))",
+            f"BLOCK_C = max(1, min(triton.next_power_of_2(n_channels), "
+            f"{tiling.current().row_tile} // BLOCK_R))",
             f"{name}[(triton.cdiv(n_channels, BLOCK_C),)]({', '.join(call)})"]
 
 
-_LOAD = re.compile(r"^(\s*)(x = |total \+= )tl\.load\(x_ptr \+ (.+), mask=(\w+), other=0\.0\)\.to\(tl\.float32\)$")
+_LOAD = re.compile(r"^(\s*)(x = |total \+= )tl\.load\(x_ptr \+ (.+), "
+                   r"mask=(\w+), other=0\.0\)\.to\(tl\.float32\)$")
 
 
 def with_prologue(kernel: str, prologue: list[str], loaded: str) -> str:

@@ -13,7 +13,8 @@ CONV_OPS = frozenset({f"conv{d}d" for d in (1, 2, 3)} | {f"conv_transpose{d}d" f
 
 
 def conv_call(op: str, x: str, m: str, bias: bool = False) -> str:
-    """The PyTorch convolution of `op` on glue tensor `x` with module `m`'s weight (and its bias if `bias`)."""
+    """The PyTorch convolution of `op` on glue tensor `x` with module `m`'s weight (and its bias if
+    `bias`)."""
     d = op[-2]
     b = f"{m}.bias" if bias else "None"
     if op.startswith("conv_transpose"):

@@ -39,7 +39,8 @@ def index_call(names: list[str], strided: list[int]) -> list[str]:
 
 
 def region_body(n_inputs: int, strided: list[int], rank: int, lines: list[str], outputs: list[str],
-                offsets: str = "offsets", mask: str = "mask", loaded: frozenset[int] = frozenset()) -> list[str]:
+                offsets: str = "offsets", mask: str = "mask",
+                loaded: frozenset[int] = frozenset()) -> list[str]:
     """Load inputs in0..in{n_inputs - 1} at the tile (except those in `loaded`: the caller's lines define
     them), run `lines`, store value `outputs[j]` to `out{j}_ptr`."""
     src = []

@@ -24,10 +24,10 @@ def gather_load(i: int, op: str) -> list[str]:
             f"in{i}_pos = (offsets // in{i}_inner) % in{i}_width",
             f"in{i}_outer = offsets // (in{i}_inner * in{i}_width)",
             f"in{i}_first = in{i}_pos < in{i}_split",
-            f"in{i}_a = tl.load(in{i}_a_ptr + (in{i}_outer * in{i}_split + in{i}_pos) * in{i}_inner + in{i}_at, "
-            f"mask=mask & in{i}_first, other=0.0)",
-            f"in{i}_b = tl.load(in{i}_b_ptr + (in{i}_outer * (in{i}_width - in{i}_split) + in{i}_pos - in{i}_split) "
-            f"* in{i}_inner + in{i}_at, mask=mask & (in{i}_pos >= in{i}_split), other=0.0)",
+            f"in{i}_a = tl.load(in{i}_a_ptr + (in{i}_outer * in{i}_split + in{i}_pos) * in{i}_inner "
+            f"+ in{i}_at, mask=mask & in{i}_first, other=0.0)",
+            f"in{i}_b = tl.load(in{i}_b_ptr + (in{i}_outer * (in{i}_width - in{i}_split) + in{i}_pos "
+            f"- in{i}_split) * in{i}_inner + in{i}_at, mask=mask & (in{i}_pos >= in{i}_split), other=0.0)",
             f"in{i} = tl.where(in{i}_first, in{i}_a, in{i}_b).to(tl.float32)"]
 
 
@@ -41,8 +41,8 @@ def gather_glue(var: str, op: str, dim: int, a: str, b: str) -> list[str]:
                         f"{var}_inner, {var}_split, {var}_width = {var}a.shape[{dim}:].numel(), 1, 2"]
     width = f"{var}a.shape[{dim}] + {var}b.shape[{dim}]"
     return lines + [f"{var}_shape = (*{var}a.shape[:{dim}], {width}, *{var}a.shape[{dim + 1}:])",
-                    f"{var}_inner, {var}_split, {var}_width = {var}a.shape[{dim + 1}:].numel(), {var}a.shape[{dim}], "
-                    f"{width}"]
+                    f"{var}_inner, {var}_split, {var}_width = "
+                    f"{var}a.shape[{dim + 1}:].numel(), {var}a.shape[{dim}], {width}"]
 
 
 def gather_call(var: str) -> list[str]:

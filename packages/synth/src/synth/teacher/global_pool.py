@@ -30,7 +30,8 @@ def partial_kernel(name: str) -> str:
     return "\n".join([
         "@triton.jit",
         *signature(name, ["x_ptr", "part_ptr", "plane_len", "chunk", "n_chunks"], ["BLOCK"]),
-        "    # program (plane, c) sums inputs [c * chunk, (c + 1) * chunk) of its plane; chunk is a multiple of",
+        "    # program (plane, c) sums inputs [c * chunk, (c + 1) * chunk) of its plane; chunk is a "
+        "multiple of",
         "    # BLOCK, so only the plane's end needs a mask",
         "    plane = tl.program_id(0)",
         "    c = tl.program_id(1)",
@@ -38,7 +39,8 @@ def partial_kernel(name: str) -> str:
         "    acc = tl.zeros((BLOCK,), dtype=tl.float32)",
         "    for k in range(0, chunk, BLOCK):",
         "        idx = start + k + tl.arange(0, BLOCK)",
-        "        acc += tl.load(x_ptr + plane * plane_len + idx, mask=idx < plane_len, other=0.0).to(tl.float32)",
+        "        acc += tl.load(x_ptr + plane * plane_len + idx, mask=idx < plane_len, "
+        "other=0.0).to(tl.float32)",
         "    tl.store(part_ptr + plane * n_chunks + c, tl.sum(acc, axis=0))",
     ])
 
@@ -51,7 +53,8 @@ def mean_kernel(name: str, n_inputs: int = 0, strided: list[int] = (), rank: int
     args = ["x_ptr"] + [f"in{i}_ptr" for i in range(n_inputs)] + [f"out{j}_ptr" for j in range(len(outputs))]
     args += ["n_planes", "row_len", "count"] + index_args(list(strided), rank)
     src = ["@triton.jit", *signature(name, args, ["BLOCK_P", "BLOCK_L"]),
-           "    # mean of each (sample, channel) plane of `count` inputs; its row of `row_len` values (the inputs,",
+           "    # mean of each (sample, channel) plane of `count` inputs; its row of `row_len` values "
+           "(the inputs,",
            "    # or partial sums of them) is walked BLOCK_L at a time, BLOCK_P planes per program",
            "    planes = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)[:, None]",
            "    cols = tl.arange(0, BLOCK_L)[None, :]",
@@ -80,7 +83,8 @@ def global_pool_glue(name: str, partial: str, op: str, x: str, outs: list[str], 
     lines += ["n_planes = xc.shape[0] * xc.shape[1]",
               "plane_len = xc.shape[2:].numel()",
               f"BLOCK_L = min(triton.next_power_of_2(plane_len), {tile})",
-              f"# few planes: split each into chunks of whole blocks, to about {SPLIT_PROGRAMS} programs in all",
+              f"# few planes: split each into chunks of whole blocks, to about {SPLIT_PROGRAMS} programs "
+              "in all",
               f"n_chunks = min(triton.cdiv(plane_len, BLOCK_L), triton.cdiv({SPLIT_PROGRAMS}, n_planes))",
               "rows, row_len = xc, plane_len",
               "if n_chunks > 1:",

@@ -193,7 +193,8 @@ class _Lowering:
                           [(self.names[n], False)], [], [("in0", dest)], len(self.g.shape(n)))
         return dest
 
-    def _elementwise(self, stem, comment, operands, lines, outputs, rank, gathered: dict | None = None) -> None:
+    def _elementwise(self, stem, comment, operands, lines, outputs, rank,
+                     gathered: dict | None = None) -> None:
         """One kernel over the broadcast shape of `operands` ((glue tensor, dense) pairs, loaded as in0,
         in1...): run `lines`, and store each (kernel value, glue variable) pair of `outputs` into a new
         contiguous tensor of that name. A dense operand is contiguous with the output's shape. `gathered`
@@ -202,7 +203,8 @@ class _Lowering:
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
         gathered = gathered or {}
         name = self._kernel_name(stem)
-        args = [a for i in range(len(operands)) for a in (gather_args(i) if i in gathered else [f"in{i}_ptr"])]
+        args = [a for i in range(len(operands))
+                for a in (gather_args(i) if i in gathered else [f"in{i}_ptr"])]
         args += [f"out{j}_ptr" for j in range(len(outputs))]
         args += ["n_elements"] + index_args(strided, rank)
         src = ["@triton.jit", *signature(name, args, ["BLOCK"]),
@@ -211,14 +213,16 @@ class _Lowering:
                "    mask = offsets < n_elements"]
         src += [f"    {line}" for i, op in gathered.items() for line in gather_load(i, op)]
         src += [f"    {line}" for line in region_body(len(operands), strided, rank, lines,
-                                                         [value for value, _ in outputs], loaded=frozenset(gathered))]
+                                                         [value for value, _ in outputs],
+                                                         loaded=frozenset(gathered))]
         self.kernels.append("\n".join(src))
 
         names = [glue for glue, _ in operands]
         first = f"{names[0]}a" if 0 in gathered else names[0]
         self.body.append(f"# {comment}")
         shapes = ", ".join(f"{v}_shape" if i in gathered else f"{v}.shape" for i, v in enumerate(names))
-        self.body.append(f"shape = torch.broadcast_shapes({shapes})" if len(names) > 1 else f"shape = {shapes}")
+        self.body.append(f"shape = torch.broadcast_shapes({shapes})" if len(names) > 1
+                         else f"shape = {shapes}")
         outs = [out for _, out in outputs]
         for out in outs:
             self.body.append(f"{out} = torch.empty(shape, device={first}.device, dtype={first}.dtype)")
@@ -241,7 +245,8 @@ class _Lowering:
         bias = g.params(host).get("bias", True) if op == "linear" else False
         epilogue = [g.op_name(n) for n in group if n != host]
         what = f"{op} (x @ weight.T + bias)" if bias else op
-        text = f"{what} as a tiled fp32 tl.dot" + (f", epilogue fused: {' -> '.join(epilogue)}" if epilogue else "")
+        text = f"{what} as a tiled fp32 tl.dot" + (
+            f", epilogue fused: {' -> '.join(epilogue)}" if epilogue else "")
         name = self._kernel_name("_".join([op, *dict.fromkeys(epilogue[:3])]))
         operands = [(self.names[t], self._dense(t, host)) for t in outside]
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
@@ -276,8 +281,10 @@ class _Lowering:
             self.names[host], self.contiguous[host] = raw, False
             self.from_glue.add(host)
             return
-        self.body.append(f"# {op} in PyTorch without its bias (an aten convolution, which the verifier allows)")
-        self.body.append(f"# then in Triton: {' -> '.join(parts)}" if parts else "# its consumers read the result")
+        self.body.append(
+            f"# {op} in PyTorch without its bias (an aten convolution, which the verifier allows)")
+        self.body.append(f"# then in Triton: {' -> '.join(parts)}" if parts
+                         else "# its consumers read the result")
         self.body.append(f"conv = {module}")
         self.body.append(f"{raw} = {conv_call(op, self.names[x], 'conv')}")
         if not bias and not epilogue:
@@ -315,14 +322,15 @@ class _Lowering:
         outside, lines, outputs, _, _ = self.region(group or [n], n, "y")
         epilogue = [g.op_name(m) for m in group or [n] if m != n]
         prologue = [g.op_name(m) for m in before]
-        name = self._kernel_name("_".join([*dict.fromkeys(prologue[:2]), f"{op}_rows", *dict.fromkeys(epilogue[:3])]))
+        name = self._kernel_name(
+            "_".join([*dict.fromkeys(prologue[:2]), f"{op}_rows", *dict.fromkeys(epilogue[:3])]))
         operands = [(self.names[t], self._dense(t, n)) for t in outside]
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
         others = self.plan.prologue_inputs.get(n, [])
         first, values = self._prologue_lines(before, src, others)
         self.kernels.append(row_kernel(name, op, len(operands), strided, len(g.shape(n)), lines,
-                                       [value for value, _ in outputs], first, values[g.inputs_of(n)[0]], inner,
-                                       len(others), rank))
+                                       [value for value, _ in outputs], first, values[g.inputs_of(n)[0]],
+                                       inner, len(others), rank))
         b = self.body
         b.append(f"# {op} over dim{'s' if len(dims) > 1 else ''} {', '.join(map(str, dims))}: "
                  + ("reduced dims last, one row each" if moved else
@@ -390,16 +398,17 @@ class _Lowering:
                                            *dict.fromkeys(epilogue[:3])]))
         operands = [(self.names[t], self._dense(t, n)) for t in outside]
         strided = [i for i, (_, dense) in enumerate(operands) if not dense]
-        values, outs, glue = [value for value, _ in outputs], [f"t{m}" for _, m in outputs], [t for t, _ in operands]
+        values, outs, glue = ([value for value, _ in outputs], [f"t{m}" for _, m in outputs],
+                              [t for t, _ in operands])
         if is_global(op, g.params(n)):
             partial = self._kernel_name(f"{op}_partial")
-            self.kernels += [partial_kernel(partial), mean_kernel(name, len(operands), strided, len(g.shape(n)),
-                                                                  lines, values)]
+            self.kernels += [partial_kernel(partial),
+                             mean_kernel(name, len(operands), strided, len(g.shape(n)), lines, values)]
             self.body += global_pool_glue(name, partial, op, self.names[x], outs, glue, strided, epilogue)
         else:
             first, values_in = self._prologue_lines(before, x)
-            self.kernels.append(pool_kernel(name, op, g.params(n), len(operands), strided, len(g.shape(n)), lines,
-                                            values, first, values_in[g.inputs_of(n)[0]]))
+            self.kernels.append(pool_kernel(name, op, g.params(n), len(operands), strided, len(g.shape(n)),
+                                            lines, values, first, values_in[g.inputs_of(n)[0]]))
             self.body += pool_glue(name, op, g.params(n), self.names[x], outs, glue, strided, epilogue)
         for _, m in outputs:
             self.names[m], self.contiguous[m] = f"t{m}", True
@@ -425,11 +434,11 @@ class _Lowering:
         if split_norm(op, g.shape(x), g.params(n).get("groups", 1)):
             stats = self._kernel_name(f"{stem}_stats")
             self.kernels.append(fuse(norm_stats_kernel(stats, op)))
-        self.kernels.append(fuse(channel_norm_kernel(name, op, len(operands), strided, len(g.shape(n)), lines, values,
-                                                     split=stats is not None)))
+        self.kernels.append(fuse(channel_norm_kernel(name, op, len(operands), strided, len(g.shape(n)), lines,
+                                                     values, split=stats is not None)))
         x = src
-        self.body += channel_norm_glue(name, op, self.names[x], f"self.{op}{n}", outs, [t for t, _ in operands],
-                                       strided, epilogue, stats)
+        self.body += channel_norm_glue(name, op, self.names[x], f"self.{op}{n}", outs,
+                                       [t for t, _ in operands], strided, epilogue, stats)
         for _, m in outputs:
             self.names[m], self.contiguous[m] = f"t{m}", True
 

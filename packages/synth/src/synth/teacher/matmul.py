@@ -27,7 +27,8 @@ _PRECISION = {"ieee": "exact fp32 products (no TF32), as in the fp32 reference",
                         "fp32-level error"}
 
 
-def gemm_dims(op: str, in_shapes: list[tuple[int, ...]], out_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+def gemm_dims(op: str, in_shapes: list[tuple[int, ...]],
+              out_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """(B, M, N, K) of the batch of products `op` computes from inputs of `in_shapes` into `out_shape`."""
     if op == "linear":
         return 1, math.prod(out_shape[:-1]), out_shape[-1], in_shapes[0][-1]
@@ -77,7 +78,8 @@ def matmul_kernel(name: str, comment: str, bias: bool, n_inputs: int, strided: l
     args += index_args(strided, rank)
     src = ["@triton.jit", *signature(name, args, ["BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M", "EVEN_K"]),
            f"    # {comment}",
-           "    # grouped order: GROUP_M row blocks take the column blocks in turn (their B tiles stay in L2)",
+           "    # grouped order: GROUP_M row blocks take the column blocks in turn (their B tiles stay in "
+           "L2)",
            "    pid, batch = tl.program_id(0), tl.program_id(1)",
            "    grid_m, grid_n = tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N)",
            "    width = GROUP_M * grid_n",
@@ -88,9 +90,12 @@ def matmul_kernel(name: str, comment: str, bias: bool, n_inputs: int, strided: l
            "    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
            "    cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)",
            "    ks = tl.arange(0, BLOCK_K)",
-           "    # rows / cols past the edge read wrapped-around ones (never stored): no M / N mask on the loads",
-           "    a_ptrs = a_ptr + batch * stride_ab + (rows % M)[:, None] * stride_am + ks[None, :] * stride_ak",
-           "    b_ptrs = b_ptr + batch * stride_bb + ks[:, None] * stride_bk + (cols % N)[None, :] * stride_bn",
+           "    # rows / cols past the edge read wrapped-around ones (never stored): no M / N mask on the "
+           "loads",
+           "    a_ptrs = a_ptr + batch * stride_ab + (rows % M)[:, None] * stride_am "
+           "+ ks[None, :] * stride_ak",
+           "    b_ptrs = b_ptr + batch * stride_bb + ks[:, None] * stride_bk "
+           "+ (cols % N)[None, :] * stride_bn",
            "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
            "    for k0 in range(0, K, BLOCK_K):",
            "        if EVEN_K:  # K is a multiple of BLOCK_K: no K mask either",
@@ -125,7 +130,8 @@ def launch_glue(name: str, bias: str | None, inputs: list[str], outputs: list[st
               f"BLOCK_N = min({cfg.block_n}, max(16, triton.next_power_of_2(N)))",
               f"BLOCK_K = min({cfg.block_k}, max(16, triton.next_power_of_2(K)))",
               "grid = (triton.cdiv(M, BLOCK_M) * triton.cdiv(N, BLOCK_N), a.shape[0])"]
-    call = ["a", "b"] + ([bias] if bias else []) + inputs + outputs + ["M", "N", "K", "*a.stride()", "*b.stride()"]
+    call = (["a", "b"] + ([bias] if bias else []) + inputs + outputs
+            + ["M", "N", "K", "*a.stride()", "*b.stride()"])
     call += index_call(inputs, strided)
     lines.append(f"{name}[grid]({', '.join(call)}, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, "
                  f"GROUP_M={cfg.group_m}, EVEN_K=K % BLOCK_K == 0, num_warps={cfg.num_warps}, "

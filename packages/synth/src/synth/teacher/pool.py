@@ -60,7 +60,8 @@ def pool_kernel(name: str, op: str, params: dict, n_inputs: int = 0, strided: li
     is_max = op.startswith("max")
     sizes = [f"in_size{i}" for i in range(d)] + [f"out_size{i}" for i in range(d)]
     args = ["x_ptr"] + [f"in{i}_ptr" for i in range(n_inputs)] + [f"out{j}_ptr" for j in range(len(outputs))]
-    args += ["n_out"] + sizes + ([f"win{i}" for i in range(d)] if adaptive else []) + index_args(list(strided), rank)
+    args += (["n_out"] + sizes + ([f"win{i}" for i in range(d)] if adaptive else [])
+             + index_args(list(strided), rank))
     fill = '-float("inf")' if is_max else "0.0"
     if adaptive:
         comment = "mean over each adaptive window [o * in // out, ceil((o + 1) * in / out)) per dim"
@@ -126,8 +127,8 @@ def pooled_epilogue(n_inputs: int, strided, rank: int, lines, outputs, index: st
     """Kernel lines applying the fused pointwise epilogue to the pooled values `y` and storing `outputs`
     at element offsets `index` under `mask`."""
     head = ["    # pointwise epilogue on the pooled values"] if lines else []
-    return head + [f"    {line}" for line in region_body(n_inputs, list(strided), rank, list(lines), list(outputs),
-                                                          index, mask)]
+    return head + [f"    {line}" for line in region_body(n_inputs, list(strided), rank, list(lines),
+                                                          list(outputs), index, mask)]
 
 
 def pool_glue(name: str, op: str, params: dict, x: str, outs: list[str], operands: list[str] = (),
@@ -162,5 +163,6 @@ def pool_glue(name: str, op: str, params: dict, x: str, outs: list[str], operand
               f"BLOCK_O = max(1, min(triton.next_power_of_2(n_out), {tiling.current().row_tile} // BLOCK_W))"]
     call = ["xc", *operands, *outs, "n_out", "*xc.shape[2:]", "*out_sizes"] + extra
     call += index_call(list(operands), list(strided))
-    lines.append(f"{name}[(triton.cdiv(n_out, BLOCK_O),)]({', '.join(call)}, BLOCK_O=BLOCK_O, BLOCK_W=BLOCK_W)")
+    lines.append(f"{name}[(triton.cdiv(n_out, BLOCK_O),)]({', '.join(call)}, "
+                 "BLOCK_O=BLOCK_O, BLOCK_W=BLOCK_W)")
     return lines

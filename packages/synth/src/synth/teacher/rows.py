@@ -63,13 +63,15 @@ ROW_OPS: dict[str, RowOp] = {
     "cumsum": RowOp("0.0", ("y = tl.cumsum(x, axis=1)",), False, "running sums along each row"),
     "cumprod": RowOp("1.0", ("y = tl.cumprod(x, axis=1)",), False, "running products along each row"),
     "layer_norm": RowOp("0.0", (_MEAN, _CENTRED, _VAR, "y = d / tl.sqrt(var / n_cols + eps) * w + b"), False,
-                        "layer norm of each row: (x - mean) / sqrt(var + eps) * weight + bias", ("w", "b"), True),
+                        "layer norm of each row: (x - mean) / sqrt(var + eps) * weight + bias", ("w", "b"),
+                        True),
     "rms_norm": RowOp("0.0", (_SUMSQ, "y = x / tl.sqrt(ss / n_cols + eps) * w"),
                       False, "RMS norm of each row: x / sqrt(mean(x^2) + eps) * weight", ("w",), True),
 }
 # instance norm (default: no affine, no running estimates): one row per (sample, channel) over its positions
 _INSTANCE_NORM = RowOp("0.0", (_MEAN, _CENTRED, _VAR, "y = d / tl.sqrt(var / n_cols + eps)"), False,
-                       "instance norm of each (sample, channel) row over its positions: (x - mean) / sqrt(var + eps)",
+                       "instance norm of each (sample, channel) row over its positions: "
+                       "(x - mean) / sqrt(var + eps)",
                        eps=True)
 ROW_OPS.update({f"instance_norm{d}d": _INSTANCE_NORM for d in (1, 2, 3)})
 
@@ -88,7 +90,8 @@ def row_kernel(name: str, op: str, n_inputs: int = 0, strided: list[int] = (), r
     tile's positions through their strides."""
     spec = ROW_OPS[op]
     args = ["x_ptr"] + [f"{a}_ptr" for a in spec.affine] + [f"in{i}_ptr" for i in range(n_inputs)]
-    args += [f"out{j}_ptr" for j in range(len(outputs))] + ["n_rows", "n_cols"] + (["n_inner"] if inner else [])
+    args += ([f"out{j}_ptr" for j in range(len(outputs))] + ["n_rows", "n_cols"]
+             + (["n_inner"] if inner else []))
     if spec.eps:
         args.append("eps")
     args += index_args(list(strided), rank)
@@ -110,7 +113,8 @@ def row_kernel(name: str, op: str, n_inputs: int = 0, strided: list[int] = (), r
         where = "where"
     src.append(f"    x = tl.load(x_ptr + {where}, mask=mask, other={spec.fill}).to(tl.float32)")
     if n_others:
-        src.append("    # the prologue's other inputs at the tile's positions (the input's row-major offsets)")
+        src.append(
+            "    # the prologue's other inputs at the tile's positions (the input's row-major offsets)")
         src.append(f"    prest = {where}")
         for d in range(in_rank - 1, 0, -1):
             src += [f"    pidx{d} = prest % psize{d}", f"    prest = prest // psize{d}"]
