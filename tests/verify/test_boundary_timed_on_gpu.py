@@ -115,10 +115,11 @@ def test_eager_baseline_slowed_in_the_candidates_process_is_rejected(gpu_verifie
 
 
 # The same patch aimed at the candidate's own timing (the second measure of each round), kept above the
-# memory-bandwidth bound (gelu_scale runs near it: 5 %). The candidate's time is measured in its own process; the judge bounds it by the
-# bandwidth, checks the timed outputs and that the claims fit its wall clock (an upper bound only), so a
-# process that under-reports its own time is not caught yet: the open gap of issue 23, stated in
-# benchmarks/verify/RESULTS.md. The fix is timing the candidate's kernels from a process it cannot touch.
+# memory-bandwidth bound (gelu_scale runs near it: 5 %). The candidate's time is measured in its own
+# process; the judge bounds it by the bandwidth, checks the timed outputs and that the claims fit its wall
+# clock (an upper bound only), so a process that under-reports its own time is not caught yet: the open gap
+# of issue 23, stated in benchmarks/verify/RESULTS.md. The fix is timing the candidate's kernels from a
+# process it cannot touch.
 DEFLATED_CANDIDATE = INFLATED_BASELINE.replace("len(_seen) % 2 == 1", "len(_seen) % 2 == 0").replace(
     "result.median_ms * 5", "result.median_ms / 1.05").replace(
     "max_ms=max(result.max_ms, slow)", "min_ms=min(result.min_ms, slow)")

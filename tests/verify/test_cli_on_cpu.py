@@ -21,17 +21,19 @@ def test_accepted_rejected_and_bad_input(tmp_path):
     ok = cli(f"task={task}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", cwd=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "ACCEPTED" in ok.stdout
-    bad = cli(f"task={TASKS_DIR / 'relu_scale_bias.py'}", f"candidate={ADVERSARIAL_DIR / 'torch_fallback.py'}",
-              "output=json", cwd=tmp_path)
+    bad = cli(f"task={TASKS_DIR / 'relu_scale_bias.py'}",
+              f"candidate={ADVERSARIAL_DIR / 'torch_fallback.py'}", "output=json", cwd=tmp_path)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert json.loads(bad.stdout)["error_class"] == "torch_fallback"
-    missing = cli(f"task={tmp_path / 'nope.py'}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", cwd=tmp_path)
+    missing = cli(f"task={tmp_path / 'nope.py'}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}",
+                  cwd=tmp_path)
     assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
     broken = tmp_path / "broken.py"
     broken.write_text(BROKEN_TASK)
     runs_not = cli(f"task={broken}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", cwd=tmp_path)
     assert runs_not.returncode == 2 and "does not run" in runs_not.stderr
-    typo = cli(f"task={task}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", "verify.trails=3", cwd=tmp_path)
+    typo = cli(f"task={task}", f"candidate={CANDIDATES_DIR / 'relu_scale_bias.py'}", "verify.trails=3",
+               cwd=tmp_path)
     assert typo.returncode == 2
 
 

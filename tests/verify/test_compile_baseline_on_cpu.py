@@ -21,7 +21,8 @@ def test_compiles_while_a_timer_holds_the_lock_and_runs_only_after(tmp_path):
     compiled = LockedCompile(model, lock)
     done = {}
     with lock.exclusive():  # a timer holds the device
-        worker = threading.Thread(target=lambda: done.setdefault("out", compiled.warm_up(*inputs)), daemon=True)
+        worker = threading.Thread(target=lambda: done.setdefault("out", compiled.warm_up(*inputs)),
+                                  daemon=True)
         worker.start()
         deadline = time.monotonic() + 240
         while compiled.graphs == 0 and time.monotonic() < deadline:
@@ -41,7 +42,8 @@ def test_timed_calls_inside_the_exclusive_hold_do_not_wait_for_themselves(tmp_pa
     compiled = compiled_baseline(model, inputs, lock)
     outs = []
     with lock.exclusive():
-        caller = threading.Thread(target=lambda: outs.extend(compiled(*inputs) for _ in range(3)), daemon=True)
+        caller = threading.Thread(target=lambda: outs.extend(compiled(*inputs) for _ in range(3)),
+                                  daemon=True)
         caller.start()
         caller.join(60)
         assert not caller.is_alive(), "a timed call waited for the lock its own timer holds"

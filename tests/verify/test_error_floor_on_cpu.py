@@ -55,7 +55,8 @@ def test_a_candidate_as_accurate_as_an_ill_conditioned_reference_is_accepted():
     assert error_floors(ref32, truth) == [(0.0, 0.0)], "the case must be past the floor's reach"
     truths = unstable_truths(ref32, truth)
     candidate = truth.float()  # exact to float32: disagrees with the float32 reference, not with the truth
-    assert not compare(candidate, ref32, {"float32": 1e-4}, {"float32": 1e-4}).ok, "the case must need the truth"
+    assert not compare(candidate, ref32, {"float32": 1e-4}, {"float32": 1e-4}).ok, (
+        "the case must need the truth")
     assert compare(candidate, ref32, {"float32": 1e-4}, {"float32": 1e-4}, truths=truths).ok
 
 

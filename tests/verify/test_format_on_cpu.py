@@ -24,7 +24,8 @@ def test_last_block_wins_and_bare_programs_pass():
      "monkey_patch"),
     ("```python\nimport time\n" + KERNEL + "class ModelNew: pass\ntime.perf_counter = lambda: 0\n```",
      "monkey_patch"),
-    ("```python\nimport torch\n" + KERNEL + "class ModelNew:\n    s = torch.cuda.Stream()\n```", "side_stream"),
+    ("```python\nimport torch\n" + KERNEL + "class ModelNew:\n    s = torch.cuda.Stream()\n```",
+     "side_stream"),
 ])
 def test_static_rejections(text, error):
     with pytest.raises(FormatError) as info:
@@ -66,10 +67,11 @@ def test_other_languages_are_not_the_program():
     assert extract_program(text) == PROGRAM
 
 
-@pytest.mark.parametrize("text", [" - ".join(["tile"] * 200_000),  # one long expression: RecursionError (deeper than any limit torch sets)
-                                  "x = " + "not " * 50000 + "a",  # MemoryError inside CPython's parser
-                                  "x = a" + ".b" * 20000,
-                                  "```python\n" + "y = " + "+".join(["x"] * 30000) + "\n```"])
+@pytest.mark.parametrize("text", [
+    " - ".join(["tile"] * 200_000),  # one long expression: RecursionError (deeper than any limit torch sets)
+    "x = " + "not " * 50000 + "a",  # MemoryError inside CPython's parser
+    "x = a" + ".b" * 20000,
+    "```python\n" + "y = " + "+".join(["x"] * 30000) + "\n```"])
 def test_text_the_parser_cannot_hold_is_a_format_verdict(text):
     with pytest.raises(FormatError) as info:
         check_program(extract_program(text))

@@ -55,7 +55,8 @@ def test_fixtures_compile_and_a_gpu_only_error_is_reported():
     pairs = [(fixture_task(n).code, extract_program(fixture_candidate(n))) for n in names]
     reports = front_end_reports([*pairs, (ROW_SUM_TASK, LOOP_CARRIED_SHAPE_CHANGE)])
     for name, report in zip(names, reports):
-        assert report["kernels"] >= 1 and not report["errors"] and report["forward_error"] is None, (name, report)
+        assert (report["kernels"] >= 1 and not report["errors"]
+                and report["forward_error"] is None), (name, report)
     bad = reports[-1]
     assert bad["kernels"] == 1 and len(bad["errors"]) == 1
     assert bad["errors"][0].startswith("row_sum_kernel:") and "Loop-carried variable rest" in bad["errors"][0]

@@ -17,7 +17,8 @@ def test_ray_pool_local_cluster():
         pool = RayVerifierPool(VerifyConfig(timeout_s=60), num_actors=1, workers_per_actor=2)
         assert pool.backends() == ["triton-interpreter"]
         hack = next(c for c in adversarial_cases() if c["name"] == "torch_fallback")
-        pairs = [(fixture_task("swish_residual"), fixture_candidate("swish_residual")), (hack["task"], hack["text"])]
+        pairs = [(fixture_task("swish_residual"), fixture_candidate("swish_residual")),
+                 (hack["task"], hack["text"])]
         good, bad = pool.verify_many(pairs)
         assert good.accepted and bad.error_class == "torch_fallback"
         again = asyncio.run(pool.verify_async(*pairs[0]))

@@ -1,4 +1,5 @@
-"""Reference outputs are reused across a task's candidates but kept on disk only within verify.ref_cache_gb."""
+"""Reference outputs are reused across a task's candidates but kept on disk only within
+verify.ref_cache_gb."""
 import glob
 import os
 import threading

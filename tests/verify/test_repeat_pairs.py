@@ -38,4 +38,5 @@ def test_pairs_across_files_are_counted(tmp_path):
 def test_missing_scale_names_the_fix(tmp_path):
     a = _result(tmp_path / "a.json", {"t/x": [1.0, 1.0]})
     p = subprocess.run([sys.executable, str(SCRIPT), a, "--scale", "64MiB"], capture_output=True, text=True)
-    assert p.returncode != 0 and "no repeatability phase at scale '64MiB'" in p.stderr and "--scale" in p.stderr
+    assert (p.returncode != 0 and "no repeatability phase at scale '64MiB'" in p.stderr
+            and "--scale" in p.stderr)

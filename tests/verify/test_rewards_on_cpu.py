@@ -23,7 +23,8 @@ def timed_verdict(eager_ms, cand_ms):
     v = Verdict(task_id="t")
     for s in ("format", "compile", "faithful", "correct", "timed"):
         v.passed(s)
-    v.eager, v.candidate = Timing(eager_ms, 0, eager_ms, eager_ms, 10), Timing(cand_ms, 0, cand_ms, cand_ms, 10)
+    v.eager, v.candidate = (Timing(eager_ms, 0, eager_ms, eager_ms, 10),
+                            Timing(cand_ms, 0, cand_ms, cand_ms, 10))
     v.speedup_eager = eager_ms / cand_ms
     return v
 

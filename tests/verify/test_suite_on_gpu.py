@@ -47,7 +47,8 @@ class ModelNew(nn.Module):
         relu = torch.from_numpy(np.maximum(x.detach().cpu().numpy(), np.float32(0))).to(x.device)
         out = torch.empty_like(x)
         n = x.numel()
-        scale_bias_kernel[(triton.cdiv(n, 1024),)](relu, self.bias, out, n, x.shape[-1], self.scale, BLOCK=1024)
+        scale_bias_kernel[(triton.cdiv(n, 1024),)](relu, self.bias, out, n, x.shape[-1], self.scale,
+                                                   BLOCK=1024)
         return out
 '''
 

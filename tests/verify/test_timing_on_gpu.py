@@ -10,7 +10,8 @@ def _timing(fn, args, method="graph"):
     from verify.timing import time_callable
 
     flush = torch.empty(64 * 2**20 // 4, device="cuda")
-    return time_callable(fn, args, warmup=2, min_reps=20, max_reps=200, budget_ms=20.0, flush=flush, method=method)
+    return time_callable(fn, args, warmup=2, min_reps=20, max_reps=200, budget_ms=20.0, flush=flush,
+                         method=method)
 
 
 def test_graph_and_stream_agree_on_a_long_kernel():
@@ -26,7 +27,8 @@ def test_graph_and_stream_agree_on_a_long_kernel():
 
 def test_graph_refuses_a_capture_that_skips_the_work():
     """A callable that, while being captured, only copies its last result (the graph holds no real work):
-    the replay check finds outputs that do not follow the inputs, and the call is timed by the stream method."""
+    the replay check finds outputs that do not follow the inputs, and the call is timed by the stream
+    method."""
     import torch
 
     last = {}
@@ -64,7 +66,8 @@ def test_graph_time_is_the_device_span_of_each_call():
 
 
 def test_graph_without_a_device_trace_is_timed_by_events():
-    """While another profiler runs, no trace can be made: the replays are timed by events, and the method says so."""
+    """While another profiler runs, no trace can be made: the replays are timed by events, and the method
+    says so."""
     import torch
 
     x = torch.randn(1 << 20, device="cuda")

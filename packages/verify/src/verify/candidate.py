@@ -69,7 +69,8 @@ def extract_program(text: str) -> str:
     try:
         parse(text)
     except SyntaxError:
-        raise FormatError("no_code_block", "no ```python code block found; put the program in one fenced block") from None
+        raise FormatError("no_code_block",
+                          "no ```python code block found; put the program in one fenced block") from None
     if text.strip():
         return text  # a bare program (a .py file); the static checks judge it
     raise FormatError("no_code_block", "empty candidate; put the program in one ```python block")
@@ -104,9 +105,11 @@ def check_program(program: str) -> None:
         raise FormatError("syntax_error", f"syntax error at line {e.lineno}: {e.msg}") from None
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     if "ModelNew" not in classes:
-        raise FormatError("missing_modelnew", "the program must define `class ModelNew(nn.Module)` at top level")
+        raise FormatError("missing_modelnew",
+                          "the program must define `class ModelNew(nn.Module)` at top level")
     if not _triton_kernels(tree):
-        raise FormatError("no_triton_kernel", "no @triton.jit kernel defined; write the compute as Triton kernels")
+        raise FormatError("no_triton_kernel",
+                          "no @triton.jit kernel defined; write the compute as Triton kernels")
     try:
         for base in classes["ModelNew"].bases:
             if _dotted(base).split(".")[-1] == "Model":

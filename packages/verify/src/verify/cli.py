@@ -68,7 +68,8 @@ def batch_pairs(spec: str) -> list[tuple[str, Task | TaskError, str]]:
     if p.is_dir():
         tasks, cands = p / "tasks", p / "candidates"
         if not tasks.is_dir() or not cands.is_dir():
-            raise InputError(f"batch folder {p} needs tasks/ and candidates/ subfolders (matched by file stem)")
+            raise InputError(
+                f"batch folder {p} needs tasks/ and candidates/ subfolders (matched by file stem)")
         out = []
         for c in sorted(cands.iterdir()):
             if c.suffix in (".py", ".md", ".txt"):
@@ -145,7 +146,8 @@ def run_batch(cfg: DictConfig) -> int:
         else:
             rows.append({"name": name, **v.to_dict()})
     for row in rows:
-        status = "ACCEPTED" if row["accepted"] else row.get("error") or f"rejected {row['stage']} {row['error_class']}"
+        status = ("ACCEPTED" if row["accepted"]
+                  else row.get("error") or f"rejected {row['stage']} {row['error_class']}")
         print(f"{row['name']:32s} {status}")
     _write_rows(cfg.out, rows)
     return EXIT_ACCEPTED
@@ -169,8 +171,8 @@ def run_suite(cfg: DictConfig) -> int:
     for case, v in zip(bad, verdicts[len(good):]):
         ok = (v.stage, v.error_class) == (case["stage"], case["error_class"])
         failures += not ok
-        rows.append({"name": f"adversarial/{case['name']}", "expect": f"{case['stage']}/{case['error_class']}",
-                     "ok": ok, **v.to_dict()})
+        rows.append({"name": f"adversarial/{case['name']}",
+                     "expect": f"{case['stage']}/{case['error_class']}", "ok": ok, **v.to_dict()})
     print(f"\n{'case':36s} {'expected':34s} {'got':34s} {'speedup':>8s}  ok")
     for r in rows:
         got = "accepted" if r["accepted"] else f"{r['stage']}/{r['error_class']}"

@@ -43,9 +43,11 @@ def compare(out, ref, atol: dict, rtol: dict, floors: list | None = None, floor_
                 return Comparison(False, "wrong_values", f"{where}returned {o!r}, expected {r!r}")
             continue
         if not isinstance(o, torch.Tensor):
-            return Comparison(False, "shape_mismatch", f"{where}returned {type(o).__name__}, expected a tensor")
+            return Comparison(False, "shape_mismatch",
+                              f"{where}returned {type(o).__name__}, expected a tensor")
         if tuple(o.shape) != tuple(r.shape):
-            return Comparison(False, "shape_mismatch", f"{where}shape {tuple(o.shape)}, expected {tuple(r.shape)}")
+            return Comparison(False, "shape_mismatch",
+                              f"{where}shape {tuple(o.shape)}, expected {tuple(r.shape)}")
         if o.dtype != r.dtype:
             return Comparison(False, "dtype_mismatch", f"{where}dtype {o.dtype}, expected {r.dtype}")
         o, r = o.detach(), r.detach().to(o.device)  # on the candidate's device: only scalars come back
@@ -56,7 +58,8 @@ def compare(out, ref, atol: dict, rtol: dict, floors: list | None = None, floor_
             continue
         bad = ~torch.isfinite(o) & torch.isfinite(r)
         if bad.any():
-            return Comparison(False, "nan_or_inf", f"{where}{int(bad.sum())} of {r.numel()} values are NaN/Inf "
+            return Comparison(False, "nan_or_inf",
+                              f"{where}{int(bad.sum())} of {r.numel()} values are NaN/Inf "
                               "where the reference is finite (an unwritten output, a read past the end of an "
                               "input, or overflow?)")
         key = str(r.dtype).replace("torch.", "")
@@ -81,7 +84,8 @@ def compare(out, ref, atol: dict, rtol: dict, floors: list | None = None, floor_
         if over.any():
             slack = (f" + {floor_abs:.3g} + {floor_rel:.3g}*|ref| (the reference's float32 rounding error "
                      f"x{floor_factor:g})") if floor_abs or floor_rel else ""
-            return Comparison(False, "wrong_values", f"{where}{int(over.sum())} of {r.numel()} values outside "
+            return Comparison(False, "wrong_values",
+                              f"{where}{int(over.sum())} of {r.numel()} values outside "
                               f"atol={a:g}{slack}, rtol={rt:g} (max abs err {max_abs:.3g})", max_abs, max_rel)
     return worst
 

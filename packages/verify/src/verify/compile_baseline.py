@@ -11,10 +11,11 @@ PyTorch code that dynamo leaves outside the graphs (at a graph break) runs its f
 lock: a few eager kernels that may overlap another worker's timed call once; the tasks' models rarely
 break.
 
-The second baseline, `torch.compile(model, mode="max-autotune-no-cudagraphs")` (`VerifyConfig.compile_max_autotune`,
-what a user tries next), is the same call with that mode's Inductor options (`config_patches`, as
-torch.compile applies them). Its compile benchmarks GEMM templates and kernel configs on the GPU, so the
-compile itself holds the lock shared (timers wait for it; the timings of others stay clean).
+The second baseline, `torch.compile(model, mode="max-autotune-no-cudagraphs")`
+(`VerifyConfig.compile_max_autotune`, what a user tries next), is the same call with that mode's Inductor
+options (`config_patches`, as torch.compile applies them). Its compile benchmarks GEMM templates and
+kernel configs on the GPU, so the compile itself holds the lock shared (timers wait for it; the timings of
+others stay clean).
 """
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ class LockedCompile:
             with self.lock.shared(bounded=False):
                 return run(*args)
 
-        if getattr(run, "_boxed_call", False):  # dynamo then passes one list of arguments: keep the convention
+        # dynamo then passes one list of arguments: keep the convention
+        if getattr(run, "_boxed_call", False):
             locked._boxed_call = True
         return locked
 

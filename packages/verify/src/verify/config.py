@@ -37,16 +37,18 @@ class VerifyConfig:
     # base seed; trial i uses seed + i for inputs, weights always use seed
     seed: int = 42
     # absolute / relative tolerance per output dtype
-    atol: dict = field(default_factory=lambda: {"float32": 1e-4, "float64": 1e-6, "float16": 1e-2, "bfloat16": 1e-2})
-    rtol: dict = field(default_factory=lambda: {"float32": 1e-4, "float64": 1e-6, "float16": 1e-2, "bfloat16": 1e-2})
+    atol: dict = field(default_factory=lambda: {"float32": 1e-4, "float64": 1e-6,
+                                                "float16": 1e-2, "bfloat16": 1e-2})
+    rtol: dict = field(default_factory=lambda: {"float32": 1e-4, "float64": 1e-6,
+                                                "float16": 1e-2, "bfloat16": 1e-2})
     # float32 outputs may also differ by this many times the reference's own float32 rounding error (the
     # largest |float32 reference - float64 reference| of that output): long reductions (a matmul with
     # K=4096) legitimately differ by more than atol with another summation order, while a lower precision
     # (fp16 or TF32 tiles) is thousands of times worse. 0 disables (atol/rtol alone).
     error_floor_factor: float = 8.0
     # aten ops (besides FREE_TORCH_OPS) the forward may call outside kernels, e.g. convolution for hybrids
-    allowed_torch_ops: list = field(default_factory=lambda: ["convolution", "_convolution", "cudnn_convolution",
-                                                             "convolution_overrideable", "mkldnn_convolution"])
+    allowed_torch_ops: list = field(default_factory=lambda: [
+        "convolution", "_convolution", "cudnn_convolution", "convolution_overrideable", "mkldnn_convolution"])
     # allow any torch compute outside kernels (hybrid programs assembled by search); faithfulness then
     # rests on launch counting and the no-op test alone
     allow_torch_compute: bool = False
@@ -125,7 +127,8 @@ class VerifyConfig:
         if self.kernel_cache not in ("private", "shared"):
             raise ValueError(f"verify.kernel_cache must be private or shared, got {self.kernel_cache!r}")
         if self.persistent_workers not in ("auto", "always", "never"):
-            raise ValueError(f"verify.persistent_workers must be auto, always or never, got {self.persistent_workers!r}")
+            raise ValueError(
+                f"verify.persistent_workers must be auto, always or never, got {self.persistent_workers!r}")
 
     @classmethod
     def from_mapping(cls, m) -> VerifyConfig:

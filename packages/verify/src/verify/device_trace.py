@@ -1,4 +1,5 @@
-"""Device timestamps of the kernels, copies and fills a stretch of GPU work runs (CUPTI, via torch's profiler).
+"""Device timestamps of the kernels, copies and fills a stretch of GPU work runs
+(CUPTI, via torch's profiler).
 
 The graph timing method times a call as the span from the start of its first kernel to the end of its
 last, on the GPU's own clock. Events around graph replays also hold the time the GPU takes to launch

@@ -91,7 +91,8 @@ def _compile(fn, args: tuple, kwargs: dict) -> str | None:
             target, options, backend.get_codegen_implementation(options), backend.get_module_map(), context)
     except CompilationError as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        return f"{lines[0]} {lines[-1]}"[:500] if len(lines) > 1 else (lines[0] if lines else type(e).__name__)
+        return (f"{lines[0]} {lines[-1]}"[:500] if len(lines) > 1
+                else (lines[0] if lines else type(e).__name__))
     except Exception:
         return None
     return None

@@ -6,7 +6,8 @@ time-slice with the ones being timed. A turnstile file keeps a waiting timer fro
 stream of new shared holders. Built on fcntl.flock: a process that dies releases what it held.
 
 With a `status_path`, the lock also reports what its process is doing: `wait SINCE WAITED`,
-`hold SINCE WAITED`, `work SINCE WAITED` (held, no limit) or `idle 0 WAITED` (wall-clock seconds; WAITED is the total time spent waiting so far).
+`hold SINCE WAITED`, `work SINCE WAITED` (held, no limit) or `idle 0 WAITED` (wall-clock seconds;
+WAITED is the total time spent waiting so far).
 The sandbox reads it to leave lock waits out of a job's timeout and to stop a job that holds the GPU
 too long (a hanging forward would otherwise stall every other worker on the device).
 

@@ -167,7 +167,8 @@ def shape_variants(code: str, n: int, rng: random.Random | None = None) -> list[
     """Up to `n` versions of the task code with its sizes changed: the first grown (by drawn amounts with
     `rng`, the same for equal sizes, so that sizes the task needs equal stay equal), the others shrunk.
 
-    >>> code = "B = 64\\nD = 8\\ndef get_inputs():\\n    return [B, D]\\ndef get_init_inputs():\\n    return [D]\\n"
+    >>> code = ("B = 64\\nD = 8\\ndef get_inputs():\\n    return [B, D]\\n"
+    ...         "def get_init_inputs():\\n    return [D]\\n")
     >>> [v.splitlines()[0] for v in shape_variants(code, 2)]
     ['B = 81', 'B = 33']
     >>> literal = ("def get_inputs():\\n    return [torch.randn(48, 1000)]\\n"
@@ -258,7 +259,8 @@ def _with_literals(code: str, size) -> str:
 def scale_sizes(code: str, factor: int) -> str:
     """The task with its batch-like size constants multiplied by `factor` (bigger GPU workloads).
 
-    >>> code = "B = 64\\nD = 8\\ndef get_inputs():\\n    return [B, D]\\ndef get_init_inputs():\\n    return [D]\\n"
+    >>> code = ("B = 64\\nD = 8\\ndef get_inputs():\\n    return [B, D]\\n"
+    ...         "def get_init_inputs():\\n    return [D]\\n")
     >>> print(scale_sizes(code, 4).splitlines()[0])
     B = 256
     """
@@ -270,12 +272,14 @@ def with_constants(code: str, values: dict[str, int]) -> str:
     `values` becomes `NAME = values[NAME]` (the rest of the code is unchanged, re-printed by `ast.unparse`).
     How `shape_variants` and `scale_sizes` change a task's sizes; tests use it to shrink tasks.
 
-    >>> print(with_constants("B = 64\\nD = 8\\ndef get_inputs():\\n    return [B, D]\\n", {"B": 4}).splitlines()[0])
+    >>> print(with_constants("B = 64\\nD = 8\\ndef get_inputs():\\n    return [B, D]\\n",
+    ...                      {"B": 4}).splitlines()[0])
     B = 4
     """
     tree = parse(code)
     for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id in values:
+        if (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in values):
             node.value = ast.Constant(values[node.targets[0].id])
     return ast.unparse(tree) + "\n"
 

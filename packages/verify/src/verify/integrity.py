@@ -13,8 +13,9 @@ import torch
 
 WATCHED = (
     "torch", "torch.nn", "torch.nn.functional", "torch.cuda", "torch.Tensor", "torch.nn.Module",
-    "torch.cuda.Event", "time", "math", "builtins", "triton", "triton.testing", "triton.runtime.jit.JITFunction",
-    "triton.runtime.jit.KernelInterface", "triton.runtime.interpreter.InterpretedFunction",
+    "torch.cuda.Event", "time", "math", "builtins", "triton", "triton.testing",
+    "triton.runtime.jit.JITFunction", "triton.runtime.jit.KernelInterface",
+    "triton.runtime.interpreter.InterpretedFunction",
     "triton.runtime.interpreter.GridExecutor", "torch.testing", "torch.utils._python_dispatch",
 )
 _KINDS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type,

@@ -1,10 +1,12 @@
-"""The eager baseline timed where no candidate runs: in the trusted reference worker, once per task.
+"""The baselines timed where no candidate runs: eager PyTorch and torch.compile (default, and max-autotune
+when configured) in the trusted reference worker, once per task.
 
-The candidate's worker times eager PyTorch beside the candidate (the same process, inputs and clock make
-their ratio precise), but that process runs the candidate's code first: it can patch the ops the reference
-Model calls, or report an eager time it never measured, and so inflate its own speedup. The judge compares
-the eager time the candidate's worker reports with this one and rejects a verdict whose baseline ran
-slower there than `EAGER_SLACK` allows (`timing_inconsistent`). The slack covers what honest processes differ
+The candidate's worker times the baselines beside the candidate (the same process, inputs and clock make
+their ratios precise), but that process runs the candidate's code first: it can patch the ops the reference
+Model calls, or report a baseline time it never measured, and so inflate its own speedups. The judge
+compares each baseline time the candidate's worker reports with this one and rejects a verdict whose
+baseline ran slower there than `EAGER_SLACK` allows (`timing_inconsistent`); a compiled baseline the
+reference worker has no time for is dropped, not trusted. The slack covers what honest processes differ
 by: on an H200 the same kernel timed in separate processes differed by at most 3.52 % (2 us kernels,
 benchmarks/verify/RESULTS.md), so an honest baseline is never near it.
 """
@@ -12,16 +14,17 @@ benchmarks/verify/RESULTS.md), so an honest baseline is never near it.
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import torch
 
+from verify.compile_baseline import MAX_AUTOTUNE, compiled_baseline
 from verify.device_trace import warm_up
 from verify.inputs import make_inputs
 from verify.plan import timing_seeds
 from verify.timing import input_copies, prepare_timing
 
-# the eager time the candidate's worker may report, at most, as a multiple of the trusted one
+# a baseline time the candidate's worker may report, at most, as a multiple of the trusted one
 EAGER_SLACK = 1.25
 
 
@@ -39,18 +42,37 @@ def timing_kwargs(cfg, measured: list, device) -> dict:
     )
 
 
-def time_eager(model, module, input_seed: int, cfg, device, lock=None) -> dict:
-    """Time the reference `model` as the candidate's worker times it (same seeds, copies, method); the
-    result as a dict (timing.Timing's fields). Measurements under the exclusive lock, the rest shared."""
+def time_baselines(model, module, input_seed: int, cfg, device, lock=None) -> dict:
+    """Time the reference `model` (and its torch.compile baselines when `cfg` asks for them) as the
+    candidate's worker times them: same seeds, copies and method; a baseline that cannot be graphed makes
+    every one of them timed call by call, as there. {"eager", "compiled", "compiled_max"}: timing.Timing's
+    fields as dicts, None where not configured. Measurements under the exclusive lock, the rest shared."""
     warm_seed, measured_seed = timing_seeds(input_seed)
     with lock.shared() if lock is not None else nullcontext():
         inputs = make_inputs(module, warm_seed, device)
         kw = timing_kwargs(cfg, make_inputs(module, measured_seed, device), device)
+    calls = {
+        "eager": model,
+        "compiled": compiled_baseline(model, inputs, lock) if cfg.compile_baseline else None,
+        "compiled_max": (compiled_baseline(model, inputs, lock, MAX_AUTOTUNE)
+                         if cfg.compile_max_autotune else None),
+    }
+    calls = {k: f for k, f in calls.items() if f is not None}
+    with lock.shared() if lock is not None else nullcontext():
         if cfg.timing_method == "graph":
             warm_up()
         with torch.no_grad():
-            ready = prepare_timing(model, inputs, **kw)
+            ready = {k: prepare_timing(f, inputs, **kw) for k, f in calls.items()}
     with lock.exclusive() if lock is not None else nullcontext():
         with torch.no_grad():
-            result = ready.measure()
-    return asdict(result)
+            result = {k: r.measure() for k, r in ready.items()}
+            if len({t.method for t in result.values()}) > 1:
+                kw["method"] = "stream"
+                result = {k: prepare_timing(f, inputs, **kw).measure() for k, f in calls.items()}
+    return {k: asdict(result[k]) if k in result else None for k in ("eager", "compiled", "compiled_max")}
+
+
+def time_eager(model, module, input_seed: int, cfg, device, lock=None) -> dict:
+    """The eager baseline alone (`time_baselines` without the compiled ones)."""
+    eager_only = replace(cfg, compile_baseline=False, compile_max_autotune=False)
+    return time_baselines(model, module, input_seed, eager_only, device, lock)["eager"]

@@ -88,7 +88,8 @@ def _time(job: dict, cfg, device, loaded, lock, channel) -> dict:
             # speedups compare like with like: one callable could not be graphed, so none is
             why = "; ".join(
                 f"{name}: {t.fallback}"
-                for name, t in zip(("eager", "candidate", "compiled", "compiled_max"), (eager, cand, comp, comp_max))
+                for name, t in zip(("eager", "candidate", "compiled", "compiled_max"),
+                                   (eager, cand, comp, comp_max))
                 if t is not None and t.fallback
             )
             flags.append(f"timed call by call, not from a CUDA graph ({why})")

@@ -44,7 +44,8 @@ __all__ = ["PreparedTiming", "cpu_behind_ms", "fill_copies", "flush_l2", "flush_
            "time_callable"]
 
 def input_copies(args, copies: int, max_bytes: int = 256 * 2**20) -> list:
-    """`args` and up to `copies - 1` clones of its tensors (same values, other addresses) within `max_bytes`."""
+    """`args` and up to `copies - 1` clones of its tensors (same values, other addresses) within
+    `max_bytes`."""
     size = sum(a.numel() * a.element_size() for a in args if isinstance(a, torch.Tensor))
     n = max(1, min(copies, max_bytes // max(size, 1)))
     return [args] + [[a.clone() if isinstance(a, torch.Tensor) else a for a in args] for _ in range(n - 1)]
@@ -119,13 +120,13 @@ class PreparedTiming:
         cycles_per_ms = spin_cycles_per_ms()
         with torch.no_grad():
             if cap is not None:
-                times, by_events, timed, mhz, why = _replay_times(cap, kw["budget_ms"], kw["min_reps"], kw["flush"],
-                                                                  kw["flush_mode"], cycles_per_ms)
+                times, by_events, timed, mhz, why = _replay_times(
+                    cap, kw["budget_ms"], kw["min_reps"], kw["flush"], kw["flush_mode"], cycles_per_ms)
                 if self._keep:
                     _synchronize()
                     self.outputs = list(cap.outs)
-                return _summary(times, timed, self.host_ms, "graph_events" if why else "graph", why, sm_mhz=mhz,
-                                replay_ms=statistics.median(by_events))
+                return _summary(times, timed, self.host_ms, "graph_events" if why else "graph", why,
+                                sm_mhz=mhz, replay_ms=statistics.median(by_events))
             last = {} if self._keep else None
             timing = _stream_times(self.fn, self.args, self.arg_sets, self.streams, self.host_ms,
                                    self.fallback, cycles_per_ms, last=last, **kw)

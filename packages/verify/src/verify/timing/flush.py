@@ -22,7 +22,8 @@ _flush_ms: dict[tuple, float] = {}
 
 def _side_streams() -> list:
     current = torch.cuda.current_stream().cuda_stream
-    return [torch.cuda.ExternalStream(h) for h in {launch.stream for launch in TRACKER.launches} if h != current]
+    return [torch.cuda.ExternalStream(h)
+            for h in {launch.stream for launch in TRACKER.launches} if h != current]
 
 
 def _join(streams) -> None:
@@ -53,7 +54,8 @@ def _spin_cycles_hint() -> float:
 
 
 def flush_l2(flush: torch.Tensor, mode: str, i: int) -> None:
-    """Evict L2 before a timed call: "write" fills `flush` (leaves L2 dirty), "read" sums it (leaves it clean)."""
+    """Evict L2 before a timed call: "write" fills `flush` (leaves L2 dirty), "read" sums it
+    (leaves it clean)."""
     if mode == "read":
         flush.sum()
     else:

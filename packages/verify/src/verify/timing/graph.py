@@ -38,13 +38,15 @@ from verify.timing.flush import (
     flush_ms,
 )
 
-_EVENT_REPLAYS = 4  # graph method: replays timed by events (Timing.replay_ms, and the check that spans hold the work)
+# graph method: replays timed by events (Timing.replay_ms, and the check that spans hold the work)
+_EVENT_REPLAYS = 4
 _MIN_REPLAYS = 10  # graph method: a graph holds at most this fraction (1/_MIN_REPLAYS) of the calls to time
 _MAX_GRAPH_CALLS = 20_000
 _TRACED_CALLS = 512  # graph method: calls whose device spans are recorded (the trace's cost grows with them)
 _LAUNCH_ALLOWANCE_MS = 0.002  # graph method: how much more than a call's device span its replay time may be
 _CHECK_CHUNK_BYTES = 2**28  # graph method: float64 bytes of captured outputs compared at a time
-_SPAN_GROUPS = 16  # ... in this many groups of consecutive calls: the median and IQR are over the groups' means
+# ... in this many groups of consecutive calls: the median and IQR are over the groups' means
+_SPAN_GROUPS = 16
 _GRAPH_CALLS = 16  # graph method: calls in the graph (fewer for calls of over a tenth of the budget)
 _MAX_COPY_BYTES = 2**30  # graph method: input copies (one per call of a group) hold at most this many bytes
 _MAX_GRAPH_OUT_BYTES = 2**30  # graph method: outputs the captured calls keep alive, at most
@@ -149,7 +151,8 @@ def _capture(fn, args, calls: int, out_bytes: int, flush: torch.Tensor, flush_mo
             _abandon_capture(graph)
         return f"CUDA graph capture failed ({_first_line(e)})"
     if not outputs_agree(outs, want):
-        return "a replay of the captured calls does not compute from its inputs (host work or a branch at capture)"
+        return ("a replay of the captured calls does not compute from its inputs "
+                "(host work or a branch at capture)")
     fill_copies(sets, args if final is None else final)
     return _Captured(graph, sets, outs, groups * copies, groups)
 
@@ -185,7 +188,8 @@ def _replay_times(cap: _Captured, budget_ms: float, min_reps: int, flush: torch.
     mhz = cycles / max(mark.elapsed_time(starts[0]), 1e-6) / 1e3  # the SM clock while the spin ran
     flushing = groups * flush_ms(flush, flush_mode)
     by_events = [max(a.elapsed_time(b) - flushing, 1e-6) / n for a, b in zip(starts, ends)]
-    # the calls the budget allows, from these replays (the GPU held), not from the estimate that sized the graph
+    # the calls the budget allows, from these replays (the GPU held), not from the estimate that sized
+    # the graph
     calls = min(_MAX_GRAPH_CALLS, max(min_reps, budget_ms / max(statistics.median(by_events), 1e-3)))
     traced = max(1, int(min(calls, _TRACED_CALLS)) // n)
     try:
@@ -251,5 +255,5 @@ def spans_miss_work(span_ms: float, replay_ms: float) -> str:
     """
     if replay_ms - span_ms <= _LAUNCH_ALLOWANCE_MS + 0.1 * span_ms:
         return ""
-    return (f"device spans ({span_ms * 1e3:.2f} us per call) miss much of the replays' time ({replay_ms * 1e3:.2f} "
-            "us per call): work outside the kernels")
+    return (f"device spans ({span_ms * 1e3:.2f} us per call) miss much of the replays' time "
+            f"({replay_ms * 1e3:.2f} us per call): work outside the kernels")

@@ -99,7 +99,8 @@ def _timed_chunk(fn, arg_sets, streams, flush, flush_mode: str, n: int, ahead_ms
 def _stream_times(fn, args, arg_sets, streams, host_ms: float, fallback: str, cycles_per_ms: float, *,
                   min_reps: int, max_reps: int, budget_ms: float, flush: torch.Tensor, flush_mode: str,
                   last: dict | None = None) -> Timing:
-    """The stream method (see the module docstring), with the GPU held: calls timed in chunks behind a spin."""
+    """The stream method (see the module docstring), with the GPU held: calls timed in chunks behind a
+    spin."""
     est = _device_ms_per_call(fn, args, streams, cycles_per_ms, host_ms)
     reps = int(min(max_reps, max(min_reps, budget_ms / est)))
     # GPU work queued ahead of each chunk: what the CPU needs to enqueue it (with margin) beyond what
@@ -130,4 +131,5 @@ def _summary(times: list, calls: int, host_ms: float, method: str, fallback: str
     times = sorted(times)
     q = statistics.quantiles(times, n=4) if len(times) >= 4 else [times[0], times[len(times) // 2], times[-1]]
     return Timing(median_ms=statistics.median(times), iqr_ms=q[2] - q[0], min_ms=times[0], max_ms=times[-1],
-                  runs=calls, host_ms=host_ms, method=method, fallback=fallback, sm_mhz=sm_mhz, replay_ms=replay_ms)
+                  runs=calls, host_ms=host_ms, method=method, fallback=fallback, sm_mhz=sm_mhz,
+                  replay_ms=replay_ms)
