@@ -218,6 +218,8 @@ class TorchAudit(TorchDispatchMode):
         self._thread_hook = None
         self._profiler = None
         self._sentinel = f"drt_audit_sentinel_{secrets.token_hex(8)}"
+        # a verify.record.Recorder writing down every op of the forward being recorded, or None
+        self.recorder = None
 
     def __enter__(self):
         # the autograd profiler itself: torch.profiler.profile's first start imports Inductor (seconds)
@@ -304,6 +306,8 @@ class TorchAudit(TorchDispatchMode):
         return found
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if self.recorder is not None:
+            self.recorder.before(args, kwargs)
         out = func(*args, **(kwargs or {}))
         name = _op_name(func.namespace, func.overloadpacket.__name__)
         self.ops[name] += 1
@@ -312,6 +316,8 @@ class TorchAudit(TorchDispatchMode):
             poison(out)
         elif self.poison_alloc and name in FILLED_ALLOC_OPS:
             out = self._guarded(out, keep=True)
+        if self.recorder is not None:
+            self.recorder.op(func, args, kwargs, out)
         return out
 
     def _guarded(self, out: torch.Tensor, keep: bool = False) -> torch.Tensor:

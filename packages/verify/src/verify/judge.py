@@ -10,6 +10,10 @@ compares, and decides every stage:
 - faithful: per trial, the launches, kernel errors, torch ops, streams, output types and aliasing the
   worker measured, and the no-op run's output, which must NOT match the reference;
 - correct: every trial's output against the reference for the same inputs, the buffers after them;
+- faithful, again once the candidate's worker has ended (`replay_verdict`): the forward the worker recorded
+  (verify/record.py), replayed by the verifier in a clean process on inputs drawn from a seed the candidate
+  never had (verify/replay.py), against the reference for those inputs; a recording that cannot be replayed
+  is rejected too;
 - timed: the outputs of the timed calls against the reference for the timing inputs (a candidate honest
   for its first calls and lazy afterwards fails here), the timings against the judge's own wall clock
   over the timed calls (claims of more device time than elapsed are forged), the memory-bandwidth bound
@@ -25,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import shutil
 import time
 
 import torch
@@ -51,8 +56,14 @@ class Judge:
     """Decide one candidate job. `ref` is the reference store's entry for the task (path, digest,
     variants_ok, nbytes); `on_event` is the sandbox's callback (see Sandbox.run_job)."""
 
-    def __init__(self, task_id: str, cfg: VerifyConfig, ref: dict, backend: str, on_gpu: bool):
-        self.cfg, self.ref, self.on_gpu = cfg, ref, on_gpu
+    def __init__(self, task_id: str, cfg: VerifyConfig, ref: dict, backend: str, on_gpu: bool,
+                 keep_dir: str | None = None):
+        """`keep_dir`: a folder of the verifier's, out of every worker's reach, where the recording is kept
+        for the replay (None: no replayed check)."""
+        self.cfg, self.ref, self.on_gpu, self.keep_dir = cfg, ref, on_gpu, keep_dir
+        # the recorded forward, copied out of the worker's folder once trials pass, for the replay job
+        self.recording: str | None = None
+        self._replay_seen = False
         self.v = Verdict(task_id=task_id, backend=backend, device=ref["device"])
         self.v.passed("format")
         self.plan = trial_plan(cfg, ref["variants_ok"], ref["input_seed"])
@@ -69,6 +80,7 @@ class Judge:
             if name == "trials" and not self.reported:
                 self.reported = True
                 self._trials(self._payload(private, "trials"))
+                self._keep_recording(private)
                 if not self.done and not (self.on_gpu and self.cfg.timing):
                     self.done = True
             elif name == "timing_begin" and self._begin is None:
@@ -77,6 +89,9 @@ class Judge:
                 wall_ms = (time.monotonic() - self._begin) * 1e3 if self._begin is not None else 0.0
                 self._timed(self._payload(private, "timed"), wall_ms)
                 self.done = True
+            elif name == "replayed" and self.recording is not None and not self._replay_seen:
+                self._replay_seen = True
+                self._replayed(self._payload(private, "replayed"))
         except _Reject as r:
             self.v.fail(r.stage, r.error_class, str(r))
             self.done = True
@@ -98,6 +113,46 @@ class Judge:
         else:
             v.fail("timed", "timing_error", "the worker ended without reporting its timing")
         return self._why_untimed(v)
+
+    def replay_verdict(self, outcome) -> Verdict:
+        """The verdict once the replay worker (verify/replay.py) has ended (`outcome`: sandbox.Outcome)."""
+        v = self.v
+        if v.accepted and not self._replay_seen:
+            why = outcome.message.splitlines()[0] if outcome.message else outcome.status
+            why = f"the replay of the recorded forward did not finish: {why}"[:400]
+            v.fail("faithful", "replay_failed", why)
+        if not v.accepted:
+            v.speedup_missing_reason = None
+        return v
+
+    def _keep_recording(self, private: str) -> None:
+        """Copy the worker's recording where the replay job finds it (the worker's folder goes with it)."""
+        if self.keep_dir is None:
+            return
+        path = os.path.join(private, "recording.pt")
+        if not os.path.isfile(path) or os.path.islink(path):
+            raise _Reject("faithful", "replay_failed", "the worker wrote no recording of its forward")
+        if os.path.getsize(path) > self.cfg.mem_cap_gb * 2**30:
+            raise _Reject("faithful", "replay_failed", "the recording is larger than the memory cap")
+        self.recording = os.path.join(self.keep_dir, "recording.pt")
+        shutil.copyfile(path, self.recording)
+
+    def _replayed(self, p: dict) -> None:
+        """The replayed forward's outputs against the reference for the replay's inputs."""
+        cfg = self.cfg
+        if p.get("error"):
+            why = f"the forward recorded in the candidate's process could not be replayed: {p['error']}"
+            raise _Reject("faithful", "replay_failed", why[:600])
+        ref = self._references().get("replayed")
+        if ref is None:
+            raise _Reject("faithful", "replay_failed", "no reference for the replay's inputs")
+        cmp = compare(p.get("out"), ref["output"], cfg.atol, cfg.rtol, ref["floors"], cfg.error_floor_factor,
+                      ref["truths"])
+        if not cmp.ok:
+            why = ("the kernels and torch ops recorded in the candidate's process give wrong outputs when "
+                   "replayed on new inputs in a clean process: the output depends on more than them (host "
+                   f"compute, state, or values fixed for the trial's inputs): {cmp.message}")
+            raise _Reject("faithful", "replay_mismatch", why[:600])
 
     def _why_untimed(self, v: Verdict) -> Verdict:
         """An accepted verdict without a speedup says why (`speedup_missing_reason`)."""

@@ -27,6 +27,8 @@ class LaunchTracker:
     errors: list = field(default_factory=list)
     # launch index -> positions of tensor args the launch wrote (filled in detect mode)
     written: dict = field(default_factory=dict)
+    # a verify.record.Recorder writing down every launch of the forward being recorded, or None
+    recorder: object = None
 
     def reset(self, mode: str) -> None:
         """Start a new forward in `mode`; `written` survives into a following noop run."""
@@ -45,11 +47,18 @@ class LaunchTracker:
             self.launches.append(Launch(name, current_stream()))
             return None
         before = [t.clone() for t in tensors] if self.mode == "detect" else None
+        recorder = self.recorder
+        if recorder is not None:
+            grid = recorder.launch(fn, args, grid, kwargs)
+            recorder.depth += 1
         try:
             result = orig(fn, *args, grid=grid, warmup=False, **kwargs)
         except BaseException as e:
             self.errors.append(f"{name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
             raise
+        finally:
+            if recorder is not None:
+                recorder.depth -= 1
         self.launches.append(Launch(name, current_stream()))
         if before is not None:
             self.written[idx] = [i for i, (b, t) in enumerate(zip(before, tensors)) if not same(b, t)]

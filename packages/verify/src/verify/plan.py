@@ -6,6 +6,8 @@ worker and the judge, which must agree on what output i is.
 [(0, 5), (0, 6), (1, 1005)]
 >>> timing_seeds(5)
 (2005, 2006)
+>>> record_trial(VerifyConfig(trials=2))
+1
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ def trial_plan(cfg: VerifyConfig, variants_ok: list[int], input_seed: int) -> li
     variant variants_ok[i]."""
     plan = [(0, input_seed + t) for t in range(cfg.trials)]
     return plan + [(i + 1, input_seed + 1000 + vi) for i, vi in enumerate(variants_ok)]
+
+
+def record_trial(cfg: VerifyConfig) -> int:
+    """Index in `trial_plan` of the trial whose forward is recorded for the replayed check (verify/record.py):
+    the last one on the task's own sizes, so that one-time work of earlier calls (autotuning) is not in it.
+
+    >>> record_trial(VerifyConfig(trials=3))
+    2
+    """
+    return max(cfg.trials - 1, 0)
 
 
 def timing_seeds(input_seed: int) -> tuple[int, int]:

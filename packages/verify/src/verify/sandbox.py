@@ -145,7 +145,7 @@ class Sandbox:
     def run_job(self, kind: str, job: dict, *, timeout_s: float, mem_cap_gb: float,
                 gpu_mem_gb: float | None = None, lock_path: str | None = None,
                 hold_limit_s: float | None = None, on_event=None, hide: tuple = (), writable: tuple = (),
-                confinement: str = "none", kernel_cache: str | None = None) -> Outcome:
+                confinement: str = "none", kernel_cache: str | None = None, files: tuple = ()) -> Outcome:
         """Run `worker.<kind>_job(job)` in a worker process and wait for it.
 
         Time spent waiting for the device lock does not count against `timeout_s`; holding the lock
@@ -154,10 +154,13 @@ class Sandbox:
         sent back to the job) or None. `hide`, `writable`, `confinement`: see confine.apply (candidate
         jobs of a forking sandbox; "landlock" makes a worker that cannot confine itself fail).
         `kernel_cache`: a folder for Triton's and Inductor's caches (default: in the job's private folder).
+        `files`: paths copied into the private folder (same names) before the job starts.
         """
         job_id = uuid.uuid4().hex
         private = os.path.join(self.dir, job_id)
         os.makedirs(private)
+        for path in files:
+            shutil.copyfile(path, os.path.join(private, os.path.basename(path)))
         log_path = os.path.join(private, "worker.log")
         status_path = os.path.join(private, "lock_status")
         q = self._queues[job_id] = queue.Queue()

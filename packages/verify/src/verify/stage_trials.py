@@ -4,9 +4,10 @@ Each trial runs ModelNew on fresh seeded inputs under the launch tracker and the
 allocations poisoned and guarded) and records its output (a host copy) with what was measured around
 it: kernel launches and their errors, torch ops outside kernels, guard-band overruns, the streams used,
 the output's type and whether it aliases an input or the previous call's output, whether an input
-changed, and whether a watched function changed. Then the no-op run: every launch skipped and what it
-would have written poisoned; its output goes to the judge, which requires it to be wrong. Nothing here
-decides: the judge compares with the references (verify/judge.py).
+changed, and whether a watched function changed. The forward of trial `plan.record_trial` is also
+recorded for the replayed check (verify/record.py, report["recording"]). Then the no-op run: every launch
+skipped and what it would have written poisoned; its output goes to the judge, which requires it to be
+wrong. Nothing here decides: the judge compares with the references (verify/judge.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from verify.config import FREE_TORCH_OPS
 from verify.inputs import make_inputs
 from verify.integrity import changed, snapshot
 from verify.launches import TRACKER
-from verify.plan import trial_plan
+from verify.plan import record_trial, trial_plan
+from verify.record import Recorder
 from verify.worker import buffers_of, build_candidate, classify_runtime, settle
 
 
@@ -81,7 +83,7 @@ def trials_stage(job: dict, cfg, device, loaded, gpu, report: dict) -> None:
     kept = []  # every output stays alive: a later call cannot reuse an earlier output's memory
     prev = None
     allowed = allowed_for(cfg.allowed_torch_ops, job["ref_ops"])
-    for mod_idx, seed in trial_plan(cfg, job["variants_ok"], job["input_seed"]):
+    for n, (mod_idx, seed) in enumerate(trial_plan(cfg, job["variants_ok"], job["input_seed"])):
         rec = {}
         recs.append(rec)
         with gpu():
@@ -89,6 +91,8 @@ def trials_stage(job: dict, cfg, device, loaded, gpu, report: dict) -> None:
             originals = [t.clone() if isinstance(t, torch.Tensor) else t for t in inputs]
             TRACKER.reset("count")
             audit = TorchAudit(poison_alloc=True)
+            recorder = Recorder(inputs, loaded.new) if n == record_trial(cfg) and not mod_idx else None
+            audit.recorder = TRACKER.recorder = recorder
             try:
                 with torch.no_grad(), audit:
                     out = loaded.new(*inputs)
@@ -105,7 +109,10 @@ def trials_stage(job: dict, cfg, device, loaded, gpu, report: dict) -> None:
                 return
             finally:
                 TRACKER.mode = "off"
+                audit.recorder = TRACKER.recorder = None
             _measure(rec, audit, allowed, inputs, originals, out, prev, loaded, on_gpu)
+            if recorder is not None:
+                report["recording"] = recorder.finish(out)
         kept.append(out)
         prev = out
     report["phases"]["trials"] = round(time.perf_counter() - mark, 4)

@@ -21,6 +21,7 @@ ERROR_CLASSES = {
     "faithful": (
         "no_kernel_launch", "swallowed_kernel_error", "torch_fallback", "kernel_not_doing_work",
         "output_aliases_input", "tensor_subclass", "monkey_patch", "side_stream", "subclasses_model",
+        "replay_mismatch", "replay_failed",
     ),
     "correct": (
         "runtime_error", "shape_mismatch", "dtype_mismatch", "nan_or_inf", "wrong_values", "input_mutated",

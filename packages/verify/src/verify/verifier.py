@@ -94,6 +94,11 @@ class Verifier:
                                                            workdir=self._tmp))
                            for dev in ([f"cuda:{g}" for g in range(n_gpu)] or ["cpu"])}
         self._sandboxes += [b for b in self._ref_boxes.values() if b is not shared]
+        # the replayed check's jobs (verify/replay.py): a fresh (or prepared spare) process each, that never
+        # ran a candidate
+        self._replay_box = shared or sandbox.Sandbox(self.interpret, workdir=self._tmp, spares=per_device)
+        if self._replay_box is not shared:
+            self._sandboxes.append(self._replay_box)
         # interpreter mode: a forking worker server without the interpreter compiles kernels for a GPU
         self._frontend_box = None
         if self.interpret and config.gpu_compile_check:
@@ -159,7 +164,9 @@ class Verifier:
         except FormatError as e:
             v = Verdict(task_id=task.id, backend=self.backend).fail("format", e.error_class, str(e))
             return self._finish(v, start)
-        key = hashlib.sha256(f"{task.digest}\0{program}\0{self.config.digest()}".encode()).hexdigest()
+        # "replayed": verdicts cached before the replayed check (verify/replay.py) are not reused
+        key = f"{task.digest}\0{program}\0{self.config.digest()}\0replayed"
+        key = hashlib.sha256(key.encode()).hexdigest()
         if self._cache is not None:
             hit = self._cache.get(key)
             if hit is not None:
@@ -176,6 +183,7 @@ class Verifier:
                 self._cache.put(key, v)
             return v
         device, box = self._slots.get()
+        keep = None
         try:
             with self._refs.use(task.digest, lambda: self._reference(task, device)) as ref:
                 budget = self._budgets[device]
@@ -189,17 +197,29 @@ class Verifier:
                        "variants_ok": ref["variants_ok"], "bound_ms": bound, "program": program,
                        "config": cfg.to_dict(), "device": device, "input_seed": ref["input_seed"],
                        "ref_ops": ref["ops"]}
-                judge = Judge(task.id, cfg, ref, self.backend, on_gpu=not self.interpret)
+                keep = tempfile.mkdtemp(prefix="replay_", dir=self._tmp)
+                judge = Judge(task.id, cfg, ref, self.backend, on_gpu=not self.interpret, keep_dir=keep)
                 host_need = need_bytes(ref["footprint"], self._host_share)
                 with self._reserve(budget, need, host_need) as (held, cap):
-                    out = box.run_job("candidate", job, timeout_s=cfg.timeout_s, mem_cap_gb=cap,
-                                      gpu_mem_gb=held / 2**30 if not self.interpret else None,
-                                      lock_path=self._locks.get(device),
-                                      hold_limit_s=None if self.interpret else cfg.gpu_hold_limit_s,
-                                      on_event=judge.on_event, hide=self._hidden(), writable=self._writable,
-                                      confinement=self.confinement, kernel_cache=self._kernel_cache)
-                v = judge.verdict(out)
+                    limits = dict(timeout_s=cfg.timeout_s, mem_cap_gb=cap,
+                                  gpu_mem_gb=held / 2**30 if not self.interpret else None,
+                                  lock_path=self._locks.get(device),
+                                  hold_limit_s=None if self.interpret else cfg.gpu_hold_limit_s,
+                                  on_event=judge.on_event, hide=self._hidden(), writable=self._writable,
+                                  confinement=self.confinement, kernel_cache=self._kernel_cache)
+                    out = box.run_job("candidate", job, **limits)
+                    v = judge.verdict(out)
+                    if judge.recording is not None and v.accepted:
+                        # the replay's seed never reaches the candidate's job, and the replay compiles into
+                        # its own cache (a shared one is writable by candidates)
+                        replay = {"code": task.code, "program": program, "config": cfg.to_dict(),
+                                  "device": device, "replay_seed": ref["replay_seed"], "ref_ops": ref["ops"]}
+                        rep = self._replay_box.run_job("replay", replay, files=(judge.recording,),
+                                                       **{**limits, "kernel_cache": None})
+                        v = judge.replay_verdict(rep)
         finally:
+            if keep is not None:
+                shutil.rmtree(keep, ignore_errors=True)
             self._slots.put((device, box))
         v = self._finish(v, start)
         if self._cache is not None:
@@ -298,7 +318,7 @@ class Verifier:
         variants = shape_variants(task.code, self.config.shape_variants, random.Random(draw_input_seed()))
         path = os.path.join(self._tmp, f"{task.digest[:24]}.pt")
         job = {"code": task.code, "variants": variants, "config": self.config.to_dict(), "device": device,
-               "out_path": path, "input_seed": draw_input_seed()}
+               "out_path": path, "input_seed": draw_input_seed(), "replay_seed": draw_input_seed()}
         budget = self._budgets[device]
         for alone in (False, True):
             host = self._host.total if alone else self._host_share
@@ -316,7 +336,8 @@ class Verifier:
                                f"({budget.total / 2**30:.1f} GiB): {first}")
         if out.status != "ok":
             raise TaskError(f"task {task.id} does not run ({out.status}): {first}")
-        return {"path": path, "variants": variants, "input_seed": job["input_seed"], **out.result}
+        return {"path": path, "variants": variants, "input_seed": job["input_seed"],
+                "replay_seed": job["replay_seed"], **out.result}
 
 
 def _out_of_memory(out) -> bool:

@@ -25,7 +25,7 @@ from verify.audit import TorchAudit
 from verify.compare import error_floors, flatten, unstable_truths
 from verify.config import VerifyConfig
 from verify.inputs import load_module, make_inputs, seed_everything, to_device, zero_float_inputs
-from verify.plan import timing_seeds, trial_plan
+from verify.plan import record_trial, timing_seeds, trial_plan
 from verify.reference_timing import time_eager
 
 launches.install()
@@ -98,7 +98,10 @@ def reference_job(job: dict, gpu_lock=None) -> dict:
         outputs, sizes, variants_ok, floors, truths, ops = [], [], [], [], [], []
         before = {k: b.cpu().clone() for k, b in buffers_of(model).items()}
         plan = trial_plan(cfg, list(range(len(job["variants"]))), job["input_seed"])
-        for mod_idx, seed in plan:
+        replayed = None
+        for n, (mod_idx, seed) in enumerate(plan):
+            if n == record_trial(cfg) and not mod_idx and job.get("replay_seed") is not None:
+                replayed = _replay_reference(model, twin, modules[0], job["replay_seed"], device)
             # a variant that fails part-way must not leave its mark on the buffers (running statistics):
             # the candidate never runs a dropped variant
             saved = {k: b.clone() for k, b in buffers_of(model).items()} if mod_idx else {}
@@ -140,7 +143,7 @@ def reference_job(job: dict, gpu_lock=None) -> dict:
         footprint = torch.cuda.max_memory_allocated(device) if on_gpu else (
             nbytes(list(model.parameters())) + nbytes(list(model.buffers())) + max(sizes))
         torch.save({"outputs": outputs, "buffers": buffers, "buffers_before": before, "floors": floors,
-                    "truths": truths, "timed": timed}, job["out_path"])
+                    "truths": truths, "timed": timed, "replayed": replayed}, job["out_path"])
     with open(job["out_path"], "rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
     # the eager baseline the judge holds the candidate's worker to (see reference_timing.py); after the
@@ -148,6 +151,23 @@ def reference_job(job: dict, gpu_lock=None) -> dict:
     eager = time_eager(model, modules[0], job["input_seed"], cfg, device, gpu_lock) if timed is not None else None
     return {"eager": eager, "trials": cfg.trials, "variants_ok": variants_ok, "nbytes": sizes[0], "footprint": int(footprint),
             "digest": digest, "ops": ops, "device": torch.cuda.get_device_name(device) if on_gpu else "cpu"}
+
+
+def _replay_reference(model, twin, module, seed: int, device) -> dict:
+    """The reference for the replayed check's inputs (verify/replay.py), from the model as the recorded trial
+    finds it; the buffers of the model and its twin are put back, so the trials see no extra call."""
+    models = [m for m in (model, twin) if m is not None]
+    saved = [{k: b.clone() for k, b in buffers_of(m).items()} for m in models]
+    inputs = make_inputs(module, seed, device)
+    rng = _rng_state(device)
+    with torch.no_grad():
+        out = model(*inputs)
+    floor, truth = _floors(twin, inputs, out, rng, device)
+    with torch.no_grad():
+        for m, kept in zip(models, saved):
+            for k, b in buffers_of(m).items():
+                b.copy_(kept[k])
+    return {"output": _to_host(out), "floors": floor, "truths": truth}
 
 
 def _to_host(out):
@@ -218,6 +238,9 @@ def candidate_job(job: dict, gpu_lock=None, channel=None) -> dict:
     loaded = compile_stage(job, cfg, device, private, gpu, report)
     if loaded is not None:
         trials_stage(job, cfg, device, loaded, gpu, report)
+    recording = report.pop("recording", None)
+    if recording is not None:
+        save_payload(recording, private, "recording")
     save_payload(report, private, "trials")
     wants_timing = on_gpu and cfg.timing and report["error"] is None
     if channel is not None:

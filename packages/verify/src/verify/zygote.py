@@ -132,6 +132,10 @@ def _execute(msg: dict, setup_s: float, channel: Channel) -> tuple:
             from verify.gpu_frontend import frontend_job
 
             return ("ok", frontend_job(job), "")
+        if msg["kind"] == "replay":
+            from verify.replay import replay_job
+
+            return ("ok", replay_job(job, lock, channel), "")
         return ("ok", worker.candidate_job(job, lock, channel), "")
     except BaseException as e:  # a candidate's SystemExit or KeyboardInterrupt included
         return ("error", None, f"{type(e).__name__}: {e}"[:500] + "\n" + traceback.format_exc()[-1500:])
@@ -140,7 +144,7 @@ def _execute(msg: dict, setup_s: float, channel: Channel) -> tuple:
 def _confine(msg: dict) -> None:
     """The file system and signal confinement (candidate code only). Applied after _setup: the CUDA
     context and its device files are open by then, so the driver never meets the rules."""
-    if msg["kind"] in ("candidate", "frontend"):
+    if msg["kind"] in ("candidate", "frontend", "replay"):
         mode = confine.apply(msg["private"], msg["hide"], msg["writable"])
         if msg["confinement"] == "landlock" and mode != "landlock":
             raise OSError("Landlock confinement was expected and is not available in this worker")
@@ -360,7 +364,7 @@ def _serve_fork(req: Connection, resp: Connection) -> None:
                     pass
             continue
         device = str(msg.get("job", {}).get("device", ""))
-        warm = msg.get("spares", 0) > 0 and msg["kind"] == "candidate"
+        warm = msg.get("spares", 0) > 0 and msg["kind"] in ("candidate", "replay")
         spare = spares.take(device) if warm else None
         with table_lock:  # registered before the reaper can see the worker exit
             if spare is not None:
