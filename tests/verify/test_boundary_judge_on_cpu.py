@@ -218,12 +218,54 @@ def test_eager_baseline_held_to_the_reference_workers():
                       method=method)
 
     trusted = t(1.0)
-    _check_baseline(t(1.0), trusted)
-    _check_baseline(t(EAGER_SLACK * 0.99), trusted)
-    _check_baseline(t(0.5), trusted)  # faster in the candidate's process only lowers its own speedup
-    _check_baseline(t(5.0), None)  # no trusted timing (CPU, or timing off): nothing to hold it to
-    _check_baseline(t(5.0, method="stream"), trusted)  # measured another way: not comparable
+    _check_baseline("eager", t(1.0), trusted)
+    _check_baseline("eager", t(EAGER_SLACK * 0.99), trusted)
+    _check_baseline("eager", t(0.5), trusted)  # faster in the candidate's process only lowers its own speedup
+    _check_baseline("eager", t(5.0), None)  # no trusted timing (CPU, or timing off): nothing to hold it to
+    _check_baseline("eager", t(5.0, method="stream"), trusted)  # measured another way: not comparable
     with pytest.raises(_Reject, match="reference worker"):
-        _check_baseline(t(EAGER_SLACK * 1.01), trusted)
+        _check_baseline("eager", t(EAGER_SLACK * 1.01), trusted)
     with pytest.raises(_Reject, match="outside its own range"):
         _timing({"median_ms": 2.0, "iqr_ms": 0.0, "min_ms": 1.0, "max_ms": 1.5, "runs": 10})
+
+
+@pytest.mark.parametrize("case", ["honest", "compiled_slowed", "compiled_max_slowed", "no_trusted_compiled"])
+def test_compiled_baselines_held_to_the_reference_workers(tmp_path, case):
+    """The torch.compile baselines, which the project's headline speedups are measured against, are held to
+    the reference worker's times as eager is: a candidate that slows torch.compile down in its own process
+    (Inductor settings, patched ops) is rejected; a compiled time the reference worker could not make is
+    dropped from the verdict (flagged), never reported unchecked."""
+    from verify.reference_timing import EAGER_SLACK
+
+    outs, timed_ref = [torch.randn(8), torch.randn(8)], torch.randn(8)
+    ref = _ref(tmp_path, outs, timed_output=timed_ref)
+    ref.update(eager=_timing(0.01), compiled=_timing(0.008), compiled_max=_timing(0.007))
+    timed = {
+        "eager": _timing(0.01),
+        "candidate": _timing(0.005),
+        "compiled": _timing(0.008),
+        "compiled_max": _timing(0.007),
+        "flags": [],
+        "outputs": [timed_ref.clone()] * 3,
+        "patched": [],
+        "error": None,
+    }
+    if case == "compiled_slowed":
+        timed["compiled"] = _timing(0.008 * EAGER_SLACK * 1.5)
+    elif case == "compiled_max_slowed":
+        timed["compiled_max"] = _timing(0.007 * EAGER_SLACK * 1.5)
+    elif case == "no_trusted_compiled":
+        ref.update(compiled=None, baseline_error="BackendCompilerFailed: inductor")
+    v = _run(tmp_path, ref, _trials_report(outs), timed=timed, on_gpu=True)
+    if case in ("compiled_slowed", "compiled_max_slowed"):
+        assert (v.stage, v.error_class) == ("timed", "timing_inconsistent"), v.summary()
+        assert "torch.compile" in v.message and not v.accepted
+        return
+    assert v.accepted and v.timed, v.summary()
+    assert v.speedup_eager == pytest.approx(2.0)
+    assert v.speedup_compile_max == pytest.approx(1.4)
+    if case == "honest":
+        assert v.speedup_compile == pytest.approx(1.6) and not v.timing_flags
+    else:
+        assert v.compiled is None and v.speedup_compile is None
+        assert any("BackendCompilerFailed" in f for f in v.timing_flags), v.timing_flags

@@ -345,6 +345,23 @@ class Judge:
                 "forward returned (a view of) its input; write the result to a new tensor",
             )
 
+    def _check_baselines(self) -> None:
+        """Every baseline the candidate's worker timed, held to the reference worker's time for it. A
+        compiled baseline the reference worker has no time for (its torch.compile failed there) is dropped
+        from the verdict with a flag: it cannot be checked, so it is not reported."""
+        v = self.v
+        for name in _BASELINE_NAMES:
+            reported = getattr(v, name)
+            if reported is None:
+                continue
+            trusted = _timing(self.ref.get(name))
+            if trusted is None and name != "eager":
+                setattr(v, name, None)
+                why = self.ref.get("baseline_error") or "not timed there"
+                v.timing_flags.append(f"{_BASELINE_NAMES[name]} dropped: no trusted time for it ({why})")
+                continue
+            _check_baseline(name, reported, trusted)
+
     def _timed(self, p: dict, wall_ms: float) -> None:
         v, cfg = self.v, self.cfg
         if p.get("error"):
@@ -354,7 +371,7 @@ class Judge:
         if v.eager is None or v.candidate is None:
             raise _Reject("timed", "timing_error", "the worker reported no timing for eager or the candidate")
         v.timing_flags += [str(f) for f in p.get("flags") or []]
-        _check_baseline(v.eager, _timing(self.ref.get("eager")))
+        self._check_baselines()
         if p.get("patched"):
             raise _Reject(
                 "timed",
@@ -407,20 +424,27 @@ class Judge:
         v.passed("timed")
 
 
-def _check_baseline(reported: Timing, trusted: Timing | None) -> None:
-    """The eager time the candidate's worker reports against the reference worker's (reference_timing.py):
-    a baseline slowed down in the candidate's process (patched ops, an invented number) inflates its
-    speedup."""
+def _check_baseline(name: str, reported: Timing, trusted: Timing | None) -> None:
+    """A baseline time the candidate's worker reports against the reference worker's (reference_timing.py):
+    a baseline slowed down in the candidate's process (patched ops or Inductor settings, an invented
+    number) inflates the candidate's speedup over it."""
     if trusted is None or trusted.method != reported.method:
         return
     if reported.median_ms > EAGER_SLACK * trusted.median_ms:
         raise _Reject(
             "timed",
             "timing_inconsistent",
-            f"eager PyTorch took {reported.median_ms:.4f} ms in the candidate's process and "
+            f"{_BASELINE_NAMES[name]} took {reported.median_ms:.4f} ms in the candidate's process and "
             f"{trusted.median_ms:.4f} ms in the verifier's reference worker (more than {EAGER_SLACK:g}x): "
             "the baseline was slowed down where the candidate runs",
         )
+
+
+_BASELINE_NAMES = {
+    "eager": "eager PyTorch",
+    "compiled": "torch.compile",
+    "compiled_max": "torch.compile (max-autotune)",
+}
 
 
 def _error(error, stage: str, default: str) -> tuple[str, str, str]:

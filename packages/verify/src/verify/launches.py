@@ -78,7 +78,8 @@ def same(a: torch.Tensor, b: torch.Tensor) -> bool:
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
     if a.is_floating_point() or a.is_complex():
-        return bool(torch.equal(a.nan_to_num(0.123), b.nan_to_num(0.123)) and torch.equal(a.isnan(), b.isnan()))
+        return bool(torch.equal(a.nan_to_num(0.123), b.nan_to_num(0.123))
+                    and torch.equal(a.isnan(), b.isnan()))
     return bool(torch.equal(a, b))
 
 

@@ -65,7 +65,8 @@ def _died(code: int, log_path: str) -> Outcome:
     """The verdict-less end of a worker that exited with `code` (negative: killed by that signal)."""
     why = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
     tail = _tail(log_path)
-    return Outcome("crash", message=f"worker process died ({why}) without a verdict" + (f": {tail}" if tail else ""))
+    return Outcome("crash",
+                   message=f"worker process died ({why}) without a verdict" + (f": {tail}" if tail else ""))
 
 
 class Sandbox:
@@ -73,8 +74,8 @@ class Sandbox:
     `persistent=True`: one long-lived process runs jobs in turn and is replaced whenever it retires
     (see zygote.py for when it does); use one Sandbox per concurrent job in that mode."""
 
-    def __init__(self, interpret: bool, persistent: bool = False, max_jobs: int = 64, workdir: str | None = None,
-                 spares: int = 0):
+    def __init__(self, interpret: bool, persistent: bool = False, max_jobs: int = 64,
+                 workdir: str | None = None, spares: int = 0):
         """`spares`: candidate workers per device to fork and prepare ahead of their jobs (a forking sandbox
         on a GPU; see zygote._Spares): as many as the slots that run candidates on a device at once."""
         self.interpret = interpret
@@ -111,9 +112,9 @@ class Sandbox:
                    # Triton's driver utilities, built by the server's spares (trusted code), hidden from jobs
                    "DRT_TRUSTED_CACHE": os.path.join(self.dir, "trusted_cache")}
             mode = ["inline", str(self.max_jobs)] if self.persistent else ["fork"]
-            self._proc = subprocess.Popen([sys.executable, "-m", "verify.zygote", str(req_r), str(resp_w), *mode],
-                                          env=env, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
-                                          start_new_session=True)
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "verify.zygote", str(req_r), str(resp_w), *mode],
+                env=env, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL, start_new_session=True)
             os.close(req_r)
             os.close(resp_w)
             self._req = Connection(req_w, readable=False)
@@ -166,7 +167,8 @@ class Sandbox:
         q = self._queues[job_id] = queue.Queue()
         cap = int(mem_cap_gb * 2**30)
         msg = {"job_id": job_id, "kind": kind, "job": job, "log_path": log_path, "private": private,
-               "as_cap": cap if self.interpret else 0, "gpu_mem": int(gpu_mem_gb * 2**30) if gpu_mem_gb else 0,
+               "as_cap": cap if self.interpret else 0,
+               "gpu_mem": int(gpu_mem_gb * 2**30) if gpu_mem_gb else 0,
                "lock_path": lock_path, "lock_status_path": status_path if lock_path else None,
                "hide": [self.dir, *hide],
                "writable": list(writable) + ([kernel_cache] if kernel_cache else []),
@@ -175,7 +177,8 @@ class Sandbox:
         try:
             proc, eof = self._send(msg)
             if proc is None:
-                return Outcome("crash", message="the worker server died three times before it could take the job")
+                return Outcome("crash",
+                               message="the worker server died three times before it could take the job")
             resends, pid, result, code, started = 0, None, None, None, False
             deadline = time.monotonic() + timeout_s
             while code is None:
@@ -220,17 +223,21 @@ class Sandbox:
                 state, since, waited = read_status(status_path) if lock_path else ("idle", 0.0, 0.0)
                 # the worker writes this file, so a candidate could too: lock waits extend the deadline by
                 # at most _MAX_WAIT_FACTOR timeouts
-                waited = min(waited + (time.time() - since if state == "wait" else 0.0), _MAX_WAIT_FACTOR * timeout_s)
+                waited = min(waited + (time.time() - since if state == "wait" else 0.0),
+                             _MAX_WAIT_FACTOR * timeout_s)
                 if time.monotonic() > deadline + waited:
                     self._kill(pid, q)
-                    return Outcome("timeout", message=f"no answer within {timeout_s:g} s (infinite loop or hang?)")
+                    return Outcome("timeout",
+                                   message=f"no answer within {timeout_s:g} s (infinite loop or hang?)")
                 if hold_limit_s and state == "hold" and time.time() - since > hold_limit_s:
                     self._kill(pid, q)
-                    return Outcome("timeout", message=f"one forward (or the timing) held the device for more than "
+                    return Outcome("timeout",
+                                   message="one forward (or the timing) held the device for more than "
                                    f"{hold_limit_s:g} s (infinite loop or hang?)")
                 if _rss_bytes(pid) > cap:
                     self._kill(pid, q)
-                    return Outcome("out_of_memory", message=f"worker exceeded the host memory cap of {mem_cap_gb:g} GiB")
+                    return Outcome("out_of_memory",
+                                   message=f"worker exceeded the host memory cap of {mem_cap_gb:g} GiB")
             if result is not None and result.get("status") in ("ok", "error"):
                 return Outcome(result["status"], result.get("result"), str(result.get("message") or ""))
             return _died(code if code is not None else -9, log_path)

@@ -74,7 +74,8 @@ class Verifier:
         self.workers = workers
         self.reward = reward
         self._tmp = tempfile.mkdtemp(prefix="drt_verify_")
-        persistent = config.persistent_workers == "always" or (config.persistent_workers == "auto" and n_gpu > 0)
+        persistent = config.persistent_workers == "always" or (
+            config.persistent_workers == "auto" and n_gpu > 0)
         # every concurrent job gets a slot: (device, sandbox). A forking sandbox serves any number of slots;
         # a persistent one is one process, so each slot owns one.
         per_device = max(1, workers // max(1, n_gpu))
@@ -83,8 +84,8 @@ class Verifier:
         self._slots: queue.Queue = queue.Queue()
         self._slot_boxes = [shared] if shared else []
         for i in range(workers):
-            box = shared or sandbox.Sandbox(self.interpret, persistent=True, max_jobs=config.max_jobs_per_worker,
-                                            workdir=self._tmp)
+            box = shared or sandbox.Sandbox(self.interpret, persistent=True,
+                                            max_jobs=config.max_jobs_per_worker, workdir=self._tmp)
             if persistent:
                 self._sandboxes.append(box)
                 self._slot_boxes.append(box)
@@ -126,7 +127,8 @@ class Verifier:
         self._host = MemoryBudget(max(int(0.8 * host), workers * self._host_share), "host")
         if not n_gpu:
             self._budgets = {"cpu": self._host}
-        # what a candidate's worker must write: the lock files and device files (what it may not read: _hidden)
+        # what a candidate's worker must write: the lock files and device files
+        # (what it may not read: _hidden)
         self._writable = (*(p for path in self._locks.values() for p in (path, path + ".turnstile")), "/dev")
         self._kernel_cache = None
         if config.kernel_cache == "shared":

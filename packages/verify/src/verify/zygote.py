@@ -39,7 +39,8 @@ from verify import confine
 # nothing it should not have (anything else retires an inline worker).
 BENIGN = frozenset({
     "wrong_values", "shape_mismatch", "dtype_mismatch", "nan_or_inf", "input_mutated", "cached_output",
-    "shape_specialized", "wrong_state", "triton_compile_error", "import_error", "init_error", "no_kernel_launch",
+    "shape_specialized", "wrong_state", "triton_compile_error", "import_error", "init_error",
+    "no_kernel_launch",
     "torch_fallback", "output_aliases_input", "tensor_subclass", "kernel_not_doing_work",
 })
 # the longest message a worker may send (a payload travels as a file, never through the pipe)
@@ -279,7 +280,8 @@ def _serve_fork(req: Connection, resp: Connection) -> None:
     alive = threading.Event()
     alive.set()
     me = os.getpid()
-    cache = os.environ.get("DRT_TRUSTED_CACHE") or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"drt_zygote_{me}")
+    cache = os.environ.get("DRT_TRUSTED_CACHE") or os.path.join(
+        os.environ.get("TMPDIR", "/tmp"), f"drt_zygote_{me}")
 
     def fork_spare(device: str, lock_path: str | None) -> tuple:
         out_r, out_w = os.pipe()
@@ -381,7 +383,8 @@ def _serve_fork(req: Connection, resp: Connection) -> None:
                 out, ctl = Connection(out_r, writable=False), Connection(ctl_w, readable=False)
             jobs[pid] = msg["job_id"]
             controls[msg["job_id"]] = ctl
-            relay = relays[msg["job_id"]] = threading.Thread(target=forward, args=(msg["job_id"], out), daemon=True)
+            relay = relays[msg["job_id"]] = threading.Thread(target=forward, args=(msg["job_id"], out),
+                                                             daemon=True)
             relay.start()
         if spare is not None:
             try:
