@@ -269,3 +269,39 @@ def test_compiled_baselines_held_to_the_reference_workers(tmp_path, case):
     else:
         assert v.compiled is None and v.speedup_compile is None
         assert any("BackendCompilerFailed" in f for f in v.timing_flags), v.timing_flags
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["same", "constexpr_differs", "extra_kernel_without_interpreter", "raised_after_a_launch",
+     "raised_before_any_launch", "no_frontend_report"],
+)
+def test_replayed_launches_held_to_the_front_end_checks(tmp_path, case):
+    """CPU interpreter: the launches the replay ran under the interpreter must be those the GPU front-end
+    check saw without it (verify/launch_spec.py); a program that asks where it runs is rejected
+    (interpreter_divergence). A forward that raised without the interpreter reached only part of its
+    launches: those must still be the interpreter's, and at least one."""
+    from verify.judge import _Reject
+
+    clamp = ["k", [["CLAMP", "True"], ["n", "64"], ["x", "tensor:float32"]], [1, 1, 1]]
+    other = ["k", [["CLAMP", "False"], ["n", "64"], ["x", "tensor:float32"]], [1, 1, 1]]
+    second = ["k2", [["n", "64"]], [4, 1, 1]]
+    replayed = [clamp, second]
+    frontend = {
+        "same": {"launches": [second, clamp], "forward_error": None},
+        "constexpr_differs": {"launches": [other, second], "forward_error": None},
+        "extra_kernel_without_interpreter": {"launches": [clamp, second, other], "forward_error": None},
+        "raised_after_a_launch": {"launches": [clamp], "forward_error": "RuntimeError: garbage"},
+        "raised_before_any_launch": {"launches": [], "forward_error": "RuntimeError: not on a GPU"},
+        "no_frontend_report": None,
+    }[case]
+    ref = _ref(tmp_path, [torch.randn(8)])
+    judge = Judge("t", VerifyConfig(trials=1, shape_variants=0), ref, "test", on_gpu=False, frontend=frontend)
+    if case in ("same", "raised_after_a_launch", "no_frontend_report"):
+        judge._same_launches(replayed)
+        return
+    with pytest.raises(_Reject) as e:
+        judge._same_launches(replayed)
+    assert e.value.error_class == "interpreter_divergence"
+    if case == "constexpr_differs":
+        assert "CLAMP=True" in str(e.value) and "CLAMP=False" in str(e.value)

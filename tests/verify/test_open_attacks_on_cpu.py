@@ -9,8 +9,12 @@ own calls (named_parameters_fixup, setprofile_fixup), compute on the host where 
 (interp_only_honest). The replayed check (verify/record.py, verify/replay.py: the recorded forward run again
 in a clean process on inputs the candidate never saw) rejects all but the last: its kernels are honest under
 the interpreter, and only its host code, which reads the environment, would launch them differently on a GPU.
-An attack still accepted is `xfail(strict=True)`, so the day a change rejects it, its test fails until its
-expected verdict is written down.
+That one is rejected by the static check for questions about where a program runs (`environment_probe`)
+and, past it (a spelling the static check misses), by comparing the replay's launches with those of the GPU
+front-end check, which runs the forward without the interpreter (verify/launch_spec.py,
+`interpreter_divergence`). An attack still accepted
+is `xfail(strict=True)`, so the day a change rejects it, its test fails until its expected verdict is written
+down.
 
 Not here: fork_compute (rejected, by a 60 s timeout only) and grid_fixed_grown (a grid fixed at the grown
 variant's size: since the grown sizes are drawn per verification it passes only when the draw falls under
@@ -40,7 +44,7 @@ ATTACKS = {
     "rawthread_torch": ("relu_scale_bias", ("faithful", "torch_fallback")),
     "fork_numpy": ("relu_scale_bias", ("faithful", "replay_mismatch")),
     "softmax_fp16": ("softmax", ("correct", "wrong_values")),  # rejected since atol scales with small outputs
-    "interp_only_honest": ("hardtanh_literal", None),
+    "interp_only_honest": ("hardtanh_literal", ("format", "environment_probe")),
 }
 
 
@@ -63,3 +67,13 @@ def test_open_attack_is_rejected(verdicts, name):
     expected = ATTACKS[name][1]
     if expected is not None:
         assert (v.stage, v.error_class) == expected, v.summary()
+
+
+def test_interpreter_detection_past_the_static_check_meets_the_launch_comparison():
+    """interp_only_honest with the static checks off (as if it had spelled its question in a way they miss):
+    its launches without the interpreter (CLAMP=False) are not those the replay ran under it (CLAMP=True)."""
+    program = (HERE / "interp_only_honest.py").read_text()
+    with Verifier(VerifyConfig(timeout_s=120, static_checks=False), workers=1, cache=False) as v:
+        verdict = v.verify(fixture_task("hardtanh_literal"), program)
+    assert (verdict.stage, verdict.error_class) == ("faithful", "interpreter_divergence"), verdict.summary()
+    assert "CLAMP=True" in verdict.message and "CLAMP=False" in verdict.message

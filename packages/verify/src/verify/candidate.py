@@ -30,6 +30,12 @@ FORBIDDEN_NAMES = ("__import__", "exec", "eval", "globals", "__builtins__", "_ge
 # Roots whose attributes a candidate must not assign to (timers, sync, the reference's ops, Triton).
 PROTECTED_ROOTS = ("torch", "triton", "tl", "time", "np", "numpy", "math", "F", "nn", "sys", "os", "verify")
 STREAM_ATTRS = ("Stream", "stream", "ExternalStream", "set_stream", "StreamContext")
+# Ways to ask where the program runs (a GPU, Triton's interpreter): a kernel never needs them, and a program
+# that asks can compute honestly where it is verified and differently elsewhere. A static net for the plain
+# spellings; the launches themselves are compared across interpreter and compiler (verify/launch_spec.py).
+PROBE_ATTRS = ("is_cuda", "is_available", "get_device", "knobs", "InterpretedFunction", "interpreter",
+               "device.type", "device.index")
+PROBE_STRINGS = ("TRITON_INTERPRET",)
 
 
 class FormatError(ValueError):
@@ -118,6 +124,7 @@ def check_program(program: str) -> None:
         _check_forbidden(tree)
         _check_assignments(tree)
         _check_streams(tree)
+        _check_probes(tree)
     except RecursionError:  # _dotted on a chain of thousands of attributes
         raise FormatError("syntax_error", "the program nests expressions too deeply to be checked") from None
 
@@ -160,6 +167,27 @@ def _check_forbidden(tree: ast.Module) -> None:
             if node.attr in FORBIDDEN_NAMES or any(dotted == f or dotted.startswith(f + ".")
                                                    for f in FORBIDDEN_MODULES if "." in f):
                 raise FormatError("forbidden_construct", f"use of {dotted} is not allowed in a candidate")
+
+
+def _check_probes(tree: ast.Module) -> None:
+    """No question about where the program runs (PROBE_ATTRS, PROBE_STRINGS).
+
+    >>> _check_probes(ast.parse("out = torch.empty_like(x, device=x.device)"))
+    >>> _check_probes(ast.parse("if x.is_cuda: pass"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    verify.candidate.FormatError: the program asks where it runs (x.is_cuda); ...
+    """
+    for node in ast.walk(tree):
+        what = None
+        if isinstance(node, ast.Attribute):
+            dotted = _dotted(node)
+            if node.attr in PROBE_ATTRS or any(dotted.endswith("." + p) for p in PROBE_ATTRS if "." in p):
+                what = dotted or node.attr
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            what = next((p for p in PROBE_STRINGS if p in node.value), None)
+        if what is not None:
+            raise FormatError("environment_probe", f"the program asks where it runs ({what}); a candidate "
+                              "must compute the same way on every device and under Triton's interpreter")
 
 
 def _check_assignments(tree: ast.Module) -> None:

@@ -5,7 +5,10 @@ whose shape changes inside the loop. The compiler's front end (Python AST to Tri
 target) needs no GPU, but it does not work in a process with `TRITON_INTERPRET=1`. So the check runs in
 its own process without the interpreter. There `ModelNew.forward` runs on the task's CPU inputs, and
 every kernel launch is replaced by a front-end compile with that launch's argument types. No kernel
-runs, so values computed after a launch are garbage, but every launch the forward makes is reached.
+runs, so values computed after a launch are garbage, but every launch the forward makes is reached. The
+launches of the forward's second call are also reported as launch_specs (verify/launch_spec.py): the
+judge compares them with the replay's under the interpreter, so a program that runs differently when the
+interpreter is off is rejected (`interpreter_divergence`).
 
     python -m verify.gpu_frontend TASK.py PROGRAM.py [TASK.py PROGRAM.py ...]   # one JSON list of reports
 """
@@ -23,7 +26,8 @@ _DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": 
 
 def front_end_reports(pairs, timeout_s: float = 600.0) -> list[dict]:
     """Per (task code, program source) pair: {"kernels": distinct launches compiled, "errors": ["kernel:
-    reason"], "forward_error": str | None}. One process for all pairs."""
+    reason"], "forward_error": str | None, "launches": the launch_specs of the second forward (or of the
+    one that raised)}. One process for all pairs."""
     with tempfile.TemporaryDirectory(prefix="drt_frontend_") as tmp:
         paths = []
         for i, (task_code, program) in enumerate(pairs):
@@ -100,21 +104,29 @@ def _compile(fn, args: tuple, kwargs: dict) -> str | None:
 
 def _install() -> dict:
     """Replace every kernel launch in this process by a front-end compile; returns {launch key: (kernel
-    name, error or None)}, filled as the forward launches. Only for a process of its own (a forked job or
+    name, error or None)}, filled as the forward launches, and under the key `_SPECS` the set of
+    launch_specs of the calls since it was last cleared. Only for a process of its own (a forked job or
     the CLI): launches never run afterwards."""
     from triton.runtime.jit import JITFunction
 
-    seen: dict = {}
+    from verify.launch_spec import launch_spec
+
+    seen: dict = {_SPECS: set()}
 
     def run(self, *args, grid, warmup, **kwargs):
         key = (self.fn.__qualname__, tuple(_arg_type(a) or repr(a) for a in args),
                tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
         if key not in seen:
             seen[key] = (self.fn.__name__, _compile(self, args, kwargs))
+        seen[_SPECS].add(launch_spec(self, args, kwargs, grid))
         return None
 
     JITFunction.run = run
     return seen
+
+
+# the key of `_install`'s dict that holds the launch specs (no launch key is a string)
+_SPECS = "specs"
 
 
 def _check(seen: dict, task_path: str, program_path: str, tag: str) -> dict:
@@ -124,17 +136,25 @@ def _check(seen: dict, task_path: str, program_path: str, tag: str) -> dict:
     from verify.inputs import load_module
 
     seen.clear()
+    seen[_SPECS] = set()
     forward_error = None
     try:
         task = load_module(task_path, f"_frontend_task_{tag}")
         program = load_module(program_path, f"_frontend_program_{tag}")
         model = program.ModelNew(*task.get_init_inputs())
-        with torch.no_grad():
-            model(*task.get_inputs())
+        inputs = task.get_inputs()
+        # twice, as the verifier records a later call: one-time work of a first call is in neither
+        for _ in range(2):
+            seen[_SPECS].clear()
+            with torch.no_grad():
+                model(*inputs)
     except Exception as e:  # values after a launch are garbage here; what was launched is still checked
         forward_error = f"{type(e).__name__}: {e}"[:300]
+    specs = seen.pop(_SPECS)
     errors = [f"{name}: {err}" for name, err in seen.values() if err]
-    return {"kernels": len(seen), "errors": errors, "forward_error": forward_error}
+    return {"kernels": len(seen), "errors": errors, "forward_error": forward_error,
+            "launches": sorted(([n, [list(p) for p in values], g if isinstance(g, str) else list(g)]
+                                for n, values, g in specs), key=repr)}
 
 
 def frontend_job(job: dict) -> dict:

@@ -36,6 +36,7 @@ import torch
 
 from verify.compare import compare, state_mismatch
 from verify.config import VerifyConfig
+from verify.launch_spec import as_specs, describe_difference
 from verify.plan import trial_plan
 from verify.reference_timing import EAGER_SLACK
 from verify.timing import min_time_ms
@@ -57,10 +58,12 @@ class Judge:
     variants_ok, nbytes); `on_event` is the sandbox's callback (see Sandbox.run_job)."""
 
     def __init__(self, task_id: str, cfg: VerifyConfig, ref: dict, backend: str, on_gpu: bool,
-                 keep_dir: str | None = None):
+                 keep_dir: str | None = None, frontend: dict | None = None):
         """`keep_dir`: a folder of the verifier's, out of every worker's reach, where the recording is kept
-        for the replay (None: no replayed check)."""
+        for the replay (None: no replayed check). `frontend`: the GPU front-end check's report of the
+        program (verify/gpu_frontend.py; CPU interpreter only), whose launches the replay's must match."""
         self.cfg, self.ref, self.on_gpu, self.keep_dir = cfg, ref, on_gpu, keep_dir
+        self.frontend = frontend
         # the recorded forward, copied out of the worker's folder once trials pass, for the replay job
         self.recording: str | None = None
         self._replay_seen = False
@@ -153,6 +156,25 @@ class Judge:
                    "replayed on new inputs in a clean process: the output depends on more than them (host "
                    f"compute, state, or values fixed for the trial's inputs): {cmp.message}")
             raise _Reject("faithful", "replay_mismatch", why[:600])
+        self._same_launches(p.get("launches"))
+
+    def _same_launches(self, replayed) -> None:
+        """The kernels, constexprs, scalars, dtypes and grids the replay launched under the interpreter
+        against those the GPU front-end check saw launched without it (verify/launch_spec.py)."""
+        if self.frontend is None or self.frontend.get("launches") is None:
+            return
+        if replayed is None:
+            raise _Reject("faithful", "replay_failed", "the replay reported no launches")
+        interpreted, compiled = as_specs(replayed), as_specs(self.frontend["launches"])
+        # a forward that raised without the interpreter (its values after a launch are garbage there)
+        # reached only part of its launches; those it reached must still be the interpreter's
+        diverged = (compiled != interpreted if not self.frontend.get("forward_error")
+                    else not compiled <= interpreted or (interpreted and not compiled))
+        if diverged:
+            why = ("the program launches other kernels or arguments when Triton's interpreter is off (as on "
+                   "a GPU) than under it, so this verdict would not hold on a GPU: "
+                   f"{describe_difference(interpreted, compiled)}")
+            raise _Reject("faithful", "interpreter_divergence", why[:600])
 
     def _why_untimed(self, v: Verdict) -> Verdict:
         """An accepted verdict without a speedup says why (`speedup_missing_reason`)."""

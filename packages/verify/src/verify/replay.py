@@ -20,6 +20,7 @@ import torch
 from verify.audit import ALLOC_OPS, _listed, allowed_for
 from verify.config import FREE_TORCH_OPS, VerifyConfig
 from verify.inputs import load_module, make_inputs
+from verify.launch_spec import launch_spec
 from verify.launches import poison
 from verify.pyparse import parse
 
@@ -213,6 +214,8 @@ def build_kernels(program: str, folder: str) -> dict:
 class _Replay:
     def __init__(self, rec: dict, kernels: dict, inputs: list, device: torch.device, allowed: set | None):
         self.rec, self.kernels, self.device, self.allowed = rec, kernels, device, allowed
+        # what was launched, as verify/launch_spec.py writes it (compared with the GPU front-end check's)
+        self.specs: set = set()
         self.storages: dict[str, torch.UntypedStorage] = {}
         for i, x in enumerate(inputs):
             if isinstance(x, torch.Tensor):
@@ -256,7 +259,10 @@ class _Replay:
                 return dtype
             return self._decode(v)
 
-        kernel[grid](*[arg(a) for a in step["args"]], **{str(k): arg(v) for k, v in step["kwargs"].items()})
+        args = [arg(a) for a in step["args"]]
+        kwargs = {str(k): arg(v) for k, v in step["kwargs"].items()}
+        self.specs.add(launch_spec(kernel, args, kwargs, grid))
+        kernel[grid](*args, **kwargs)
 
     def _op(self, k: int, step: dict) -> None:
         namespace, _, full = str(step.get("name")).partition("::")
@@ -330,6 +336,11 @@ def _what(step: dict) -> str:
 def replay(rec: dict, kernels: dict, inputs: list, device, allowed: set | None = None):
     """The outputs of the recorded forward on `inputs` (host copies). `allowed`: the bare ATen op names the
     recording may run (None: any). Raises ReplayError when it cannot be replayed."""
+    return replay_with_specs(rec, kernels, inputs, device, allowed)[0]
+
+
+def replay_with_specs(rec: dict, kernels: dict, inputs: list, device, allowed: set | None = None):
+    """`replay`, and the set of launch_specs it launched (verify/launch_spec.py)."""
     if not isinstance(rec, dict):
         raise ReplayError("the recording is not a mapping")
     if rec.get("error"):
@@ -337,7 +348,8 @@ def replay(rec: dict, kernels: dict, inputs: list, device, allowed: set | None =
     steps = rec.get("steps") or []
     if not any(isinstance(s, dict) and s.get("kind") == "launch" for s in steps):
         raise ReplayError("the recording holds no Triton launch")
-    return _Replay(rec, kernels, inputs, torch.device(device), allowed).run()
+    run = _Replay(rec, kernels, inputs, torch.device(device), allowed)
+    return run.run(), run.specs
 
 
 def replay_job(job: dict, gpu_lock=None, channel=None) -> dict:
@@ -358,13 +370,13 @@ def replay_job(job: dict, gpu_lock=None, channel=None) -> dict:
         with gpu_lock.shared() if gpu_lock is not None else nullcontext():
             inputs = make_inputs(task, job["replay_seed"], device)
             with torch.no_grad():
-                out = replay(rec, kernels, inputs, device, allowed)
+                out, specs = replay_with_specs(rec, kernels, inputs, device, allowed)
             settle(device.type == "cuda")
-        payload = {"out": out, "error": None}
+        payload = {"out": out, "error": None, "launches": sorted(specs, key=repr)}
     except ReplayError as e:
-        payload = {"out": None, "error": str(e)[:600]}
+        payload = {"out": None, "error": str(e)[:600], "launches": None}
     except Exception as e:
-        payload = {"out": None, "error": f"{type(e).__name__}: {e}"[:600]}
+        payload = {"out": None, "error": f"{type(e).__name__}: {e}"[:600], "launches": None}
     save_payload(payload, private, "replayed")
     if channel is not None:
         channel.event("replayed")

@@ -15,13 +15,13 @@ PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 ERROR_CLASSES = {
     "format": (
         "no_code_block", "syntax_error", "missing_modelnew", "no_triton_kernel", "subclasses_model",
-        "forbidden_construct", "monkey_patch", "side_stream",
+        "forbidden_construct", "environment_probe", "monkey_patch", "side_stream",
     ),
     "compile": ("import_error", "init_error", "triton_compile_error", "timeout", "crash", "out_of_memory"),
     "faithful": (
         "no_kernel_launch", "swallowed_kernel_error", "torch_fallback", "kernel_not_doing_work",
         "output_aliases_input", "tensor_subclass", "monkey_patch", "side_stream", "subclasses_model",
-        "replay_mismatch", "replay_failed",
+        "replay_mismatch", "replay_failed", "interpreter_divergence",
     ),
     "correct": (
         "runtime_error", "shape_mismatch", "dtype_mismatch", "nan_or_inf", "wrong_values", "input_mutated",

@@ -175,7 +175,7 @@ class Verifier:
                 hit = copy.deepcopy(hit)
                 hit.cached, hit.wall_s = True, time.monotonic() - start
                 return hit
-        rejected = self._gpu_compile_error(task, program)
+        rejected, frontend = self._frontend_check(task, program)
         if rejected is not None:
             v = Verdict(task_id=task.id, backend=self.backend)
             v.passed("format")
@@ -200,7 +200,8 @@ class Verifier:
                        "config": cfg.to_dict(), "device": device, "input_seed": ref["input_seed"],
                        "ref_ops": ref["ops"]}
                 keep = tempfile.mkdtemp(prefix="replay_", dir=self._tmp)
-                judge = Judge(task.id, cfg, ref, self.backend, on_gpu=not self.interpret, keep_dir=keep)
+                judge = Judge(task.id, cfg, ref, self.backend, on_gpu=not self.interpret, keep_dir=keep,
+                              frontend=frontend)
                 host_need = need_bytes(ref["footprint"], self._host_share)
                 with self._reserve(budget, need, host_need) as (held, cap):
                     limits = dict(timeout_s=cfg.timeout_s, mem_cap_gb=cap,
@@ -272,19 +273,22 @@ class Verifier:
         self.close()
 
     # ---- internals --------------------------------------------------------------------------------
-    def _gpu_compile_error(self, task: Task, program: str) -> str | None:
-        """Interpreter mode: why `program`'s kernels would not compile for a GPU, or None (also when the
-        check could not finish: the candidate's own run then decides)."""
+    def _frontend_check(self, task: Task, program: str) -> tuple[str | None, dict | None]:
+        """Interpreter mode: (why `program`'s kernels would not compile for a GPU or None, the check's
+        report for the judge, whose launches the replay's must match). (None, None) when the check is
+        off or could not finish: the candidate's own run then decides."""
         if self._frontend_box is None:
-            return None
+            return None, None
         out = self._frontend_box.run_job("frontend", {"code": task.code, "program": program, "device": "cpu"},
                                          timeout_s=min(15.0, self.config.timeout_s),
                                          mem_cap_gb=self.config.mem_cap_gb, hide=self._hidden(),
                                          writable=self._writable, confinement=self.confinement)
-        if out.status != "ok" or not out.result["errors"]:
-            return None
+        if out.status != "ok":
+            return None, None
+        if not out.result["errors"]:
+            return None, out.result
         return ("the kernels run in Triton's interpreter but do not compile for a GPU (Triton front end, "
-                f"sm_90): {out.result['errors'][0]}")[:600]
+                f"sm_90): {out.result['errors'][0]}")[:600], out.result
 
     def _hidden(self) -> tuple:
         """What a candidate's worker may not read: this verifier's folder (every job's files, the reference
