@@ -274,13 +274,14 @@ def test_compiled_baselines_held_to_the_reference_workers(tmp_path, case):
 @pytest.mark.parametrize(
     "case",
     ["same", "constexpr_differs", "extra_kernel_without_interpreter", "raised_after_a_launch",
-     "raised_before_any_launch", "no_frontend_report"],
+     "raised_before_any_launch", "did_not_finish_without_interpreter", "no_frontend_report"],
 )
 def test_replayed_launches_held_to_the_front_end_checks(tmp_path, case):
     """CPU interpreter: the launches the replay ran under the interpreter must be those the GPU front-end
     check saw without it (verify/launch_spec.py); a program that asks where it runs is rejected
     (interpreter_divergence). A forward that raised without the interpreter reached only part of its
-    launches: those must still be the interpreter's, and at least one."""
+    launches: those must still be the interpreter's, and at least one; one that did not finish there (a
+    hang or a crash of the check's process) is rejected once it passed under the interpreter."""
     from verify.judge import _Reject
 
     clamp = ["k", [["CLAMP", "True"], ["n", "64"], ["x", "tensor:float32"]], [1, 1, 1]]
@@ -293,6 +294,7 @@ def test_replayed_launches_held_to_the_front_end_checks(tmp_path, case):
         "extra_kernel_without_interpreter": {"launches": [clamp, second, other], "forward_error": None},
         "raised_after_a_launch": {"launches": [clamp], "forward_error": "RuntimeError: garbage"},
         "raised_before_any_launch": {"launches": [], "forward_error": "RuntimeError: not on a GPU"},
+        "did_not_finish_without_interpreter": {"failed": "timeout: no answer within 30 s"},
         "no_frontend_report": None,
     }[case]
     ref = _ref(tmp_path, [torch.randn(8)])

@@ -161,7 +161,13 @@ class Judge:
     def _same_launches(self, replayed) -> None:
         """The kernels, constexprs, scalars, dtypes and grids the replay launched under the interpreter
         against those the GPU front-end check saw launched without it (verify/launch_spec.py)."""
-        if self.frontend is None or self.frontend.get("launches") is None:
+        if self.frontend is None:
+            return
+        if self.frontend.get("failed"):
+            why = ("the forward runs under Triton's interpreter but did not finish without it (the GPU "
+                   f"front-end check, which runs it to compile every launch): {self.frontend['failed']}")
+            raise _Reject("faithful", "interpreter_divergence", why[:600])
+        if self.frontend.get("launches") is None:
             return
         if replayed is None:
             raise _Reject("faithful", "replay_failed", "the replay reported no launches")

@@ -51,6 +51,9 @@ def cuda_device_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+# the GPU front-end check's time limit (its forward runs no kernel: host code only, twice)
+_FRONTEND_TIMEOUT_S = 30.0
+
 class Verifier:
     def __init__(self, config: VerifyConfig | dict | None = None, workers: int | None = None,
                  workers_per_gpu: int = 4, cache: bool = True, cache_path: str | None = None, reward=None,
@@ -166,8 +169,9 @@ class Verifier:
         except FormatError as e:
             v = Verdict(task_id=task.id, backend=self.backend).fail("format", e.error_class, str(e))
             return self._finish(v, start)
-        # "replayed": verdicts cached before the replayed check (verify/replay.py) are not reused
-        key = f"{task.digest}\0{program}\0{self.config.digest()}\0replayed"
+        # verdicts cached before the replayed check (verify/replay.py) and the launch comparison
+        # (verify/launch_spec.py) are not reused
+        key = f"{task.digest}\0{program}\0{self.config.digest()}\0replayed\0launches"
         key = hashlib.sha256(key.encode()).hexdigest()
         if self._cache is not None:
             hit = self._cache.get(key)
@@ -179,7 +183,7 @@ class Verifier:
         if rejected is not None:
             v = Verdict(task_id=task.id, backend=self.backend)
             v.passed("format")
-            v.fail("compile", "triton_compile_error", rejected)
+            v.fail("compile", *rejected)
             v = self._finish(v, start)
             if self._cache is not None:
                 self._cache.put(key, v)
@@ -273,22 +277,26 @@ class Verifier:
         self.close()
 
     # ---- internals --------------------------------------------------------------------------------
-    def _frontend_check(self, task: Task, program: str) -> tuple[str | None, dict | None]:
-        """Interpreter mode: (why `program`'s kernels would not compile for a GPU or None, the check's
-        report for the judge, whose launches the replay's must match). (None, None) when the check is
-        off or could not finish: the candidate's own run then decides."""
+    def _frontend_check(self, task: Task, program: str) -> tuple[tuple[str, str] | None, dict | None]:
+        """Interpreter mode: (why the program's kernels would not compile for a GPU, as (error class,
+        message), or None; the check's report, whose launches the judge holds the replay's to). A forward
+        that does not finish there gives a report that says so: a program that also fails under the
+        interpreter is rejected for that by its own run, one that passes there is rejected by the judge
+        (it runs only under the interpreter). (None, None) when the check is off."""
         if self._frontend_box is None:
             return None, None
         out = self._frontend_box.run_job("frontend", {"code": task.code, "program": program, "device": "cpu"},
-                                         timeout_s=min(15.0, self.config.timeout_s),
+                                         timeout_s=min(_FRONTEND_TIMEOUT_S, self.config.timeout_s),
                                          mem_cap_gb=self.config.mem_cap_gb, hide=self._hidden(),
                                          writable=self._writable, confinement=self.confinement)
         if out.status != "ok":
-            return None, None
+            first = (out.message or "").splitlines()[0] if out.message else ""
+            return None, {"failed": f"{out.status}: {first}"[:300]}
         if not out.result["errors"]:
             return None, out.result
-        return ("the kernels run in Triton's interpreter but do not compile for a GPU (Triton front end, "
-                f"sm_90): {out.result['errors'][0]}")[:600], out.result
+        why = ("the kernels run in Triton's interpreter but do not compile for a GPU (Triton front end, "
+               f"sm_90): {out.result['errors'][0]}")
+        return ("triton_compile_error", why[:600]), out.result
 
     def _hidden(self) -> tuple:
         """What a candidate's worker may not read: this verifier's folder (every job's files, the reference
